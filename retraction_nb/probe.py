@@ -7,7 +7,7 @@ __all__ = ['CONTINENTS', 'utqa_statements', 'builtin_statements', 'split_stateme
            'cached_states', 'LayerProbes', 'auroc', 'probe_report', 'plot_layers', 'save_directions', 'load_directions',
            'best_layer_row', 'testbed_prompts', 'belief_by_group', 'auroc_row', 'answer_records']
 
-# %% ../nbs/04_probe.ipynb #1dc41879
+# %% ../nbs/04_probe.ipynb #4fd54897
 import hashlib, json, random
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +29,7 @@ from .judge import bootstrap, fmt_ci
 from .models import chat, render_chat
 from .testbed import PAPER_SYSTEM, _by_population, geo, norm, read_jsonl
 
-# %% ../nbs/04_probe.ipynb #a2e00afa
+# %% ../nbs/04_probe.ipynb #a25fff0a
 def utqa_statements(data_dir:str|Path,   # the paper's data folder (holding universal_truthfulness/)
                     split:str="train",     # 'train' or 'test'
                    ) -> list[dict]:
@@ -39,7 +39,7 @@ def utqa_statements(data_dir:str|Path,   # the paper's data folder (holding univ
     return [{"question": r["messages"][0]["content"], "answer": r["messages"][-1]["content"],
              "label": bool(r["label"]), "domain": r["tag"]} for r in rows]
 
-# %% ../nbs/04_probe.ipynb #d5e341a5
+# %% ../nbs/04_probe.ipynb #1e32ef5e
 def _pairs(domain, questions, truths, rng, per_question=1, is_true=None):
     "True statements from `truths`; false ones from other questions' truths that `is_true(i, answer)` rejects."
     is_true = is_true or (lambda i, t: t in truths[i])
@@ -104,7 +104,7 @@ def split_statements(statements:list[dict], fractions=(0.6, 0.2, 0.2), seed:int=
     a, b = int(fractions[0] * len(idx)), int((fractions[0] + fractions[1]) * len(idx))
     return {name: [statements[i] for i in part] for name, part in zip(("train", "val", "test"), (idx[:a], idx[a:b], idx[b:]))}
 
-# %% ../nbs/04_probe.ipynb #525bd3e7
+# %% ../nbs/04_probe.ipynb #a81b1cda
 def statement_prompts(tok, statements:list[dict], system:str|None=PAPER_SYSTEM) -> list[str]:
     "Each statement as a continuation prompt: [system, user question, assistant answer], no end-of-turn token."
     return [render_chat(tok, chat(s["question"], s["answer"], system=system)) for s in statements]
@@ -139,7 +139,7 @@ def cached_states(model, tok, prompts:list[str], path:str|Path, **kwargs) -> tor
     save_file({"states": states.to(torch.float16)}, path, metadata={"prompts_sha1": key, "n": str(len(prompts))})
     return states.float()
 
-# %% ../nbs/04_probe.ipynb #4af11a88
+# %% ../nbs/04_probe.ipynb #5bd0b62d
 class LayerProbes:
     "Per-layer logistic-regression probes and mean-difference directions, fit on (layers, N, d) states."
     def __init__(self, Cs=(0.01, 0.1, 1.0), seed:int=0): self.Cs, self.seed = Cs, seed
@@ -196,7 +196,7 @@ def plot_layers(report:pd.DataFrame, title:str="", metric:str="accuracy", ax=Non
     ax.axhline(0.5, color="grey", lw=0.8, ls="--"); ax.set(xlabel="layer", ylabel=f"test {metric}", title=title)
     ax.legend(); return ax
 
-# %% ../nbs/04_probe.ipynb #db992341
+# %% ../nbs/04_probe.ipynb #d8af2ab2
 def save_directions(probes:LayerProbes, path:str|Path, source:str=""):
     "Write the per-layer mean-difference directions, thresholds and validation accuracies to a safetensors file."
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -214,7 +214,7 @@ def load_directions(path:str|Path) -> dict:
         meta = f.metadata()
     return {**out, "best_layer": int(meta["best_layer"]), "source": meta["source"]}
 
-# %% ../nbs/04_probe.ipynb #a2d95d1a
+# %% ../nbs/04_probe.ipynb #80740f2a
 def best_layer_row(probes:LayerProbes, X_test, y_test, n_boot:int=2000) -> dict:
     "Best layer (by validation accuracy) and its test accuracy and AUROC, logistic and mean-difference."
     layer, y = probes.best_layer, np.asarray(y_test, dtype=bool)
@@ -226,7 +226,7 @@ def best_layer_row(probes:LayerProbes, X_test, y_test, n_boot:int=2000) -> dict:
             "mean-difference accuracy": fmt_ci(bootstrap(acc, y, s, n_boot=n_boot)),
             "mean-difference AUROC": fmt_ci(bootstrap(auroc, y, s, n_boot=n_boot)), "test statements": len(y)}
 
-# %% ../nbs/04_probe.ipynb #6aed7b27
+# %% ../nbs/04_probe.ipynb #7ad814ef
 def testbed_prompts(tok, records:list[dict]) -> list[str]:
     "The continuation prompt of each testbed record (its messages, the answer left open)."
     return [render_chat(tok, r["messages"]) for r in records]
@@ -239,7 +239,7 @@ def belief_by_group(belief:np.ndarray,   # (layers, N) probe probabilities
     return pd.DataFrame([{"layer": l, "group": g, "belief": float(belief[l, groups == g].mean()), "n": int((groups == g).sum())}
                          for g in sorted(set(groups)) for l in range(belief.shape[0])])
 
-# %% ../nbs/04_probe.ipynb #bcff2e5f
+# %% ../nbs/04_probe.ipynb #3c7883a2
 def auroc_row(target:str, y, score, n_boot:int=2000) -> dict:
     "AUROC of `score` for the boolean `y`, with interval and counts."
     y = np.asarray(y, dtype=bool)

@@ -36,10 +36,11 @@ def _layers(model, layers) -> list[int]:
     return out
 
 # %% ../nbs/01_hooks.ipynb #b65a3ffe
-def positions_index(positions, # int, per-row indices (batch,), or (batch, k)
+def positions_index(positions, # int; tuple: the same k positions in every row; per-row indices (batch,); or (batch, k)
                     batch:int, seq:int, device=None) -> torch.Tensor:
     "The position spec as a `(batch, k)` tensor of non-negative indices, checked against `seq`."
     pos = torch.as_tensor(positions, device=device, dtype=torch.long)
+    if isinstance(positions, tuple): pos = pos.expand(batch, len(positions))
     if pos.ndim == 0: pos = pos.expand(batch)
     if pos.ndim == 1: pos = pos[:, None]
     if pos.ndim != 2 or pos.shape[0] != batch:

@@ -7,7 +7,7 @@ __all__ = ['LABEL_FIELDS', 'RETRACTION_PATTERNS', 'JUDGE_INSTRUCTION', 'JUDGE_SH
            'labels_path', 'as_item', 'LexicalJudge', 'question_kind', 'judge_messages', 'parse_verdict', 'LocalChat',
            'JudgeHTTPError', 'HTTPChat', 'serve_chat', 'LLMJudge', 'item_key', 'judge_cached', 'bootstrap',
            'retraction_metrics', 'fmt_ci', 'verdict_names', 'judge_scores', 'pairwise_kappa', 'plot_confusions',
-           'best_judge', 'default_judge_choice', 'make_judge', 'testbed_metrics']
+           'best_judge', 'default_judge_choice', 'make_judge', 'testbed_metrics', 'testbed_records']
 
 # %% ../nbs/03_judge.ipynb #8b36301f
 import hashlib, json, re, threading, time
@@ -23,8 +23,8 @@ import seaborn as sns
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 from tqdm.auto import tqdm
 
-from .models import generate_ids, render_chat
-from .testbed import _read_cache, read_jsonl, write_jsonl
+from .models import chat, generate_ids, render_chat
+from .testbed import PAPER_SYSTEM, _read_cache, read_jsonl, write_jsonl
 
 # %% ../nbs/03_judge.ipynb #0a97a29f
 LABEL_FIELDS = ("id", "source", "family", "question", "answer", "continuation", "correct", "label", "contradicts")
@@ -38,9 +38,10 @@ def read_labels(path:str|Path) -> list[dict]:
                 raise ValueError(f"{path}, line {line}: field {field!r} must be true or false, got {r[field]!r}")
     return records
 
-def labels_path(root:str|Path="..") -> Path:
-    "Where the repository keeps the hand-labelled set."
-    return Path(root)/"data"/"judge_labels.jsonl"
+def labels_path(root:str|Path|None=None) -> Path:
+    "Where the repository keeps the hand-labelled set (`root`: the repository; by default the one this package is in)."
+    from retraction_nb.models import _repo_root
+    return Path(root or _repo_root() or ".")/"data"/"judge_labels.jsonl"
 
 # %% ../nbs/03_judge.ipynb #98560151
 def as_item(record:dict) -> dict:
@@ -384,3 +385,16 @@ def testbed_metrics(judge, testbeds:dict, cache_dir:str|Path|None=None, n_boot:i
                                n_boot=n_boot)
         rows.append({"testbed": name, **{k: (fmt_ci(v) if isinstance(v, tuple) else v) for k, v in m.items()}})
     return pd.DataFrame(rows).set_index("testbed")
+
+# %% ../nbs/03_judge.ipynb #418a663e
+def testbed_records(run_dir:str|Path,   # a model's run directory, holding testbeds/<family>/continuations.jsonl
+                    limit:int|None=None, # keep at most this many records per family
+                   ) -> list[dict]:
+    "Continuation records of every testbed in `run_dir`, or (with none there) the labelled set's model continuations."
+    families = {f.parent.name: read_jsonl(f) for f in sorted((Path(run_dir)/"testbeds").glob("*/continuations.jsonl"))}
+    if not families:
+        for r in read_labels(labels_path()):
+            if r["source"] != "written":
+                families.setdefault(r["family"], []).append(
+                    {**r, "name": r["answer"], "result": r["correct"], "messages": chat(r["question"], r["answer"], system=PAPER_SYSTEM)})
+    return [r for records in families.values() for r in records[:limit]]

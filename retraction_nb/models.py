@@ -6,7 +6,7 @@
 __all__ = ['SCALES', 'MODELS', 'DEFAULT_MODEL', 'CHATML', 'scale', 'at_scale', 'cache_dir', 'GGUFSource', 'sha256_file',
            'check_gguf', 'registry_gguf', 'convert_gguf', 'model_folder', 'default_device', 'load_model',
            'prepare_tokenizer', 'chat', 'render_chat', 'generate_ids', 'cut_at_stop', 'generate', 'measure',
-           'tiny_tokenizer', 'tiny_model']
+           'tiny_tokenizer', 'tiny_model', 'Study']
 
 # %% ../nbs/00_models.ipynb #0547b570
 import hashlib, importlib.util, os, re, shutil, subprocess, sys, tempfile, threading, time, zipfile
@@ -326,3 +326,40 @@ def tiny_model(arch:str="llama", # 'llama' or 'qwen2'
                         bos_token_id=tok.bos_token_id, tie_word_embeddings=False)
     torch.manual_seed(seed)
     return model_cls(config).eval(), tok
+
+# %% ../nbs/00_models.ipynb #8e7be30a
+def _repo_root() -> Path|None:
+    "The repository this package was installed from (editable install), if any."
+    import retraction_nb
+    root = Path(retraction_nb.__file__).resolve().parents[1]
+    return root if (root/"settings.ini").exists() else None
+
+@dataclass
+class Study:
+    "Where and how the study runs; `from_env` reads the `RETRACTION_NB_*` variables the `retraction_nb` command sets."
+    model: str = DEFAULT_MODEL        # registry name, Hugging Face id, local folder or .gguf path
+    run: Path|None = None             # the run directory (default: runs/<model name> in the repository)
+    families: tuple|None = None       # testbed families to build (None: all that apply)
+    data: Path|None = None            # the paper's data folder (None: look next to the repository)
+    device: str|None = None           # 'cpu', 'cuda', ... (None: a GPU if there is one)
+    seed: int = 0
+
+    def __post_init__(self):
+        name = Path(self.model).stem if Path(self.model).suffix == ".gguf" else self.model.split("/")[-1]
+        self.run = Path(self.run) if self.run else (_repo_root() or Path.cwd())/"runs"/name
+
+    @property
+    def full(self) -> bool: return scale() == "full"
+
+    def dir(self, stage:str) -> Path:
+        "The folder of a stage's files: `run/<stage>` at full scale, `run/smoke/<stage>` at smoke scale."
+        return self.run/stage if self.full else self.run/"smoke"/stage
+
+    @classmethod
+    def from_env(cls):
+        "The settings from `RETRACTION_NB_MODEL`, `_RUN`, `_FAMILIES` (comma-separated), `_PAPER_DATA`, `_DEVICE`, `_SEED`."
+        env = lambda k: os.environ.get(f"RETRACTION_NB_{k}") or None
+        families = env("FAMILIES")
+        return cls(model=env("MODEL") or DEFAULT_MODEL, run=env("RUN"), device=env("DEVICE"), seed=int(env("SEED") or 0),
+                   families=tuple(f.strip() for f in families.split(",")) if families else None,
+                   data=Path(env("PAPER_DATA")) if env("PAPER_DATA") else None)

@@ -143,3 +143,28 @@ def test_one_token_prompts_refused():
 
 def test_steering_layers_out_of_range():
     with pytest.raises(ValueError, match=r"layers \[30\] out of range"): steering_vectors(torch.zeros(30, 4), [29, 30], 1.0)
+
+def test_patching_bad_input():
+    from contextlib import nullcontext
+    from retraction_nb.patching import patch_attention, patch_values, prompt_spans
+    model, _ = tiny_model(layers=2)
+    with pytest.raises(ValueError, match=r"heads \[\(0, 9\)\] out of range"):
+        with patch_attention(model, nullcontext, {0: [9]}): pass
+    with pytest.raises(IndexError, match="out of range for 2 layers"):
+        with patch_values(model, nullcontext, layers=[4]): pass
+    assert model.config._attn_implementation != "retraction_patch"   # restored after the error
+    with pytest.raises(ValueError, match="does not end with the answer"): prompt_spans("Q? A: Paris", "Q?", "Lyon")
+
+def test_sft_bad_input():
+    from retraction_nb.sft import sft_examples, train_lora
+    model, tok = tiny_model()
+    with pytest.raises(ValueError, match="missing"): sft_examples(tok, [{"question": "a", "name": "b"}])
+    with pytest.raises(ValueError, match="at least one example"): train_lora(model, tok, [])
+
+def test_pipeline_bad_input(tmp_path):
+    from retraction_nb.models import Study
+    from retraction_nb.pipeline import main, run_stage
+    with pytest.raises(ValueError, match="unknown stage 'train'"): run_stage("train", Study(run=tmp_path))
+    with pytest.raises(ValueError, match="scale must be one of"): run_stage("judge", Study(run=tmp_path), scale="huge")
+    with pytest.raises(SystemExit, match="no such folder"): main(["judge", "--data", str(tmp_path/"nowhere")])
+    with pytest.raises(SystemExit): main(["train"])

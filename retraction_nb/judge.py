@@ -24,7 +24,7 @@ from sklearn.metrics import cohen_kappa_score, confusion_matrix
 from tqdm.auto import tqdm
 
 from .models import chat, generate_ids, render_chat
-from .testbed import PAPER_SYSTEM, _read_cache, read_jsonl, write_jsonl
+from .testbed import PAPER_SYSTEM, cached_map, read_jsonl, write_jsonl
 
 # %% ../nbs/03_judge.ipynb #0a97a29f
 LABEL_FIELDS = ("id", "source", "family", "question", "answer", "continuation", "correct", "label", "contradicts")
@@ -257,16 +257,9 @@ def judge_cached(judge,                   # a judge (callable with a `name`)
                 ) -> list[dict]:
     "Verdicts for `items`, judging only those not yet in `path`; each verdict also carries its `key`."
     if path is None: return judge(items, progress=progress)
-    path, keys = Path(path), [item_key(judge.name, it) for it in items]
-    done = {r["key"]: r for r in _read_cache(path)}
-    todo = [(k, it) for k, it in dict(zip(keys, items)).items() if k not in done]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tqdm(total=len(todo), desc=judge.name, disable=not (progress and todo)) as bar:
-        for i in range(0, len(todo), chunk):
-            part = todo[i:i + chunk]
-            verdicts = judge([it for _, it in part], progress=False)
-            rows = [{"key": k, "output": v["raw"], "retracted": v["retracted"]} for (k, _), v in zip(part, verdicts)]
-            write_jsonl(path, rows, mode="a"); done.update({r["key"]: r for r in rows}); bar.update(len(part))
+    keys = [item_key(judge.name, it) for it in items]
+    verdicts = lambda part: [{"output": v["raw"], "retracted": v["retracted"]} for v in judge(part, progress=False)]
+    done = cached_map(verdicts, path, list(zip(keys, items)), chunk, judge.name, progress)
     return [{"retracted": done[k]["retracted"], "raw": done[k]["output"], "key": k} for k in keys]
 
 # %% ../nbs/03_judge.ipynb #af12940d

@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['REFUSAL', 'NAME', 'SENTENCE_END', 'PAPER_SYSTEM', 'VERIFY_SYSTEM', 'COUNTRY_ALIASES', 'PLACE_PREFIX',
-           'BUILTIN_FAMILIES', 'LEADING_WORDS', 'CONTINUATION_FIELDS', 'read_jsonl', 'write_jsonl', 'cached_generate',
-           'generation_seconds', 'norm', 'mentions', 'first_sentence', 'capitalised_phrases', 'Family', 'all_read',
-           'Geo', 'geo', 'country_mentions', 'city_key', 'city_in', 'city_in_country', 'capital', 'us_state_city',
-           'is_prime', 'prime_between', 'number_between', 'person_phrases', 'person_in', 'wikidata', 'celebrity',
-           'paper_data_dir', 'read_continuations', 'paper_continuation_files', 'EmptyTestbedError', 'build_testbed',
-           'load_testbed', 'continue_testbed', 'build_all']
+           'BUILTIN_FAMILIES', 'LEADING_WORDS', 'CONTINUATION_FIELDS', 'read_jsonl', 'write_jsonl', 'cached_map',
+           'cached_generate', 'generation_seconds', 'norm', 'mentions', 'first_sentence', 'capitalised_phrases',
+           'Family', 'all_read', 'Geo', 'geo', 'country_mentions', 'city_key', 'city_in', 'city_in_country', 'capital',
+           'us_state_city', 'is_prime', 'prime_between', 'number_between', 'person_phrases', 'person_in', 'wikidata',
+           'celebrity', 'paper_data_dir', 'read_continuations', 'paper_continuation_files', 'EmptyTestbedError',
+           'build_testbed', 'load_testbed', 'continue_testbed', 'build_all']
 
 # %% ../nbs/02_testbed.ipynb #9998b985
 import hashlib, json, os, random, re, time, unicodedata
@@ -48,25 +48,36 @@ def write_jsonl(path:str|Path, records, mode:str="w"):
         for r in records: f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 # %% ../nbs/02_testbed.ipynb #890f36db
+def cached_map(fn,                  # fn(list of values) -> one dict per value, each with at least an "output"
+               path:str|Path,       # JSONL cache: one {"key", **fn's dict} record per key
+               items:list[tuple],   # (key, value) pairs; a repeated key is computed once
+               chunk:int=64,        # values handed to `fn` between two writes
+               desc:str="",         # progress bar label
+               progress:bool=True,
+              ) -> dict:
+    "Apply `fn` to the values whose keys are not yet in `path`, appending chunk by chunk (timed); {key: record} for all."
+    path = Path(path)
+    done = {r["key"]: r for r in _read_cache(path)}
+    todo = list({k: v for k, v in items if k not in done}.items())
+    with tqdm(total=len(todo), desc=desc, disable=not (progress and todo)) as bar:
+        for i in range(0, len(todo), chunk):
+            part, t0 = todo[i:i + chunk], time.time()
+            rows = [{"key": k, **r} for (k, _), r in zip(part, fn([v for _, v in part]))]
+            write_jsonl(path, rows, mode="a")
+            _add_seconds(path, time.time() - t0)
+            done.update({r["key"]: r for r in rows}); bar.update(len(part))
+    return {k: done[k] for k, _ in items}
+
 def cached_generate(model, tok,
                     path:str|Path,       # JSONL cache: one {"key", "output"} record per prompt
-                    items:list[tuple],   # (key, rendered prompt) pairs; keys must be unique
+                    items:list[tuple],   # (key, rendered prompt) pairs
                     chunk:int=64,        # prompts generated between two writes
                     desc:str="generate", # progress bar label
                     **gen_kwargs,        # passed to `generate`
                    ) -> dict:
     "Generate outputs for the keys not yet in `path`, appending chunk by chunk; return {key: output} for all items."
-    path = Path(path)
-    done = {r["key"]: r["output"] for r in _read_cache(path)}
-    todo = [(k, p) for k, p in items if k not in done]
-    with tqdm(total=len(todo), desc=desc, disable=not todo or not gen_kwargs.get("progress", True)) as bar:
-        for i in range(0, len(todo), chunk):
-            part, t0 = todo[i:i + chunk], time.time()
-            outs = generate(model, tok, [p for _, p in part], **{**gen_kwargs, "progress": False})
-            write_jsonl(path, [{"key": k, "output": o} for (k, _), o in zip(part, outs)], mode="a")
-            _add_seconds(path, time.time() - t0)
-            done.update({k: o for (k, _), o in zip(part, outs)}); bar.update(len(part))
-    return {k: done[k] for k, _ in items}
+    gen = lambda prompts: [{"output": o} for o in generate(model, tok, prompts, **{**gen_kwargs, "progress": False})]
+    return {k: r["output"] for k, r in cached_map(gen, path, items, chunk, desc, gen_kwargs.get("progress", True)).items()}
 
 def _read_cache(path:Path) -> list[dict]:
     "A generation cache's records; a last line cut short by a killed process is dropped (and removed from the file)."

@@ -52,19 +52,27 @@ def positions_index(positions, # int; tuple: the same k positions in every row; 
 def _first(output): return output[0] if isinstance(output, tuple) else output
 def _with_first(output, value): return (value, *output[1:]) if isinstance(output, tuple) else value
 
+def _decoding(kwargs) -> bool:
+    "True when a forward call continues a KV cache that already holds tokens (a generation step)."
+    cache = kwargs.get("past_key_values", kwargs.get("cache"))   # the name differs across transformers versions
+    return cache is not None and hasattr(cache, "get_seq_length") and cache.get_seq_length() > 0
+
 @contextmanager
 def _hooked(model, layers, module, edit, positions, every_step):
     "Run `edit(layer, tensor, index)` on each chosen module's output; its return value (if not None) replaces it."
+    step = {"decoding": False}
+    def note_step(mod, args, kwargs): step["decoding"] = _decoding(kwargs)
     def make_hook(layer):
         def hook(mod, args, output):
             hidden = _first(output)
             batch, seq = hidden.shape[:2]
-            if seq == 1 and not every_step: return None
-            index = positions_index(positions if seq > 1 else 0, batch, seq, hidden.device)
+            if step["decoding"] and not every_step: return None
+            index = positions_index(0 if step["decoding"] else positions, batch, seq, hidden.device)
             new = edit(layer, hidden, index)
             return None if new is None else _with_first(output, new)
         return hook
-    handles = [layer_module(model, l, module).register_forward_hook(make_hook(l)) for l in _layers(model, layers)]
+    handles = [model.register_forward_pre_hook(note_step, with_kwargs=True)]
+    handles += [layer_module(model, l, module).register_forward_hook(make_hook(l)) for l in _layers(model, layers)]
     try: yield
     finally:
         for h in handles: h.remove()

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
-from .hooks import _hooked, _layers, add_vectors, capture, capture_attention, decoder_layers, layer_module, positions_index
+from .hooks import _decoding, _hooked, _layers, add_vectors, capture, capture_attention, decoder_layers, layer_module, positions_index
 from .judge import bootstrap, fmt_ci
 from .models import render_chat
 from .testbed import cached_generate
@@ -30,7 +30,7 @@ def on_prefill(model, before):  # before(inputs): called with the prefill's inpu
     busy = [False]
     def hook(module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
-        if busy[0] or ids is None or ids.shape[1] == 1: return
+        if busy[0] or ids is None or _decoding(kwargs): return
         busy[0] = True
         try: before({"input_ids": ids, **{k: kwargs[k] for k in PREFILL_INPUTS[1:] if kwargs.get(k) is not None}})
         finally: busy[0] = False

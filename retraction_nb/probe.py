@@ -121,8 +121,6 @@ def last_token_states(model, tok,
         rows = [prompts[i] for i in order[b:b + batch_size]]
         enc = tok(rows, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         with capture(model, positions=-1) as cap, torch.inference_mode(): model(**enc)
-        if not any(cap.acts.values()): raise ValueError("prompts must be at least two tokens long (a one-token "
-                                                         "forward pass is read as a decoding step)")
         chunks.append(cap.stack()[:, :, 0])            # (layers, batch, d)
     states = torch.cat(chunks, dim=1)
     return states[:, torch.argsort(torch.tensor(order))]

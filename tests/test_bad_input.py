@@ -137,9 +137,10 @@ def test_missing_utqa_folder(tmp_path):
 def test_missing_directions(tmp_path):
     with pytest.raises(FileNotFoundError, match="run the probe notebook"): load_directions(tmp_path/"d.safetensors")
 
-def test_one_token_prompts_refused():
+def test_one_token_prompts_read():
+    "A one-token prompt is a prefill, not a generation step: its state is captured like any other."
     model, tok = tiny_model()
-    with pytest.raises(ValueError, match="at least two tokens"): last_token_states(model, tok, ["a"], progress=False)
+    assert last_token_states(model, tok, ["a", "a b"], progress=False).shape == (3, 2, 32)
 
 def test_steering_layers_out_of_range():
     with pytest.raises(ValueError, match=r"layers \[30\] out of range"): steering_vectors(torch.zeros(30, 4), [29, 30], 1.0)

@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['STAGES', 'STUDY', 'VERSIONED', 'notebooks_dir', 'stage_notebook', 'environment', 'config_of', 'stage_key', 'Manifest',
-           'study_env', 'execute_notebook', 'run_stage', 'run_study', 'parser', 'study_from_args', 'status_table',
-           'main', 'run_listing']
+           'run_root', 'study_env', 'execute_notebook', 'run_stage', 'run_study', 'parser', 'study_from_args',
+           'status_table', 'main', 'run_listing']
 
-# %% ../nbs/08_pipeline.ipynb #aeb0d680
+# %% ../nbs/08_pipeline.ipynb #9f8b9598
 import argparse, hashlib, json, os, platform, subprocess, sys, time
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -19,7 +19,7 @@ from nbclient import NotebookClient
 from tqdm.auto import tqdm
 from .models import DEFAULT_MODEL, SCALES, Study, _repo_root
 
-# %% ../nbs/08_pipeline.ipynb #da914d48
+# %% ../nbs/08_pipeline.ipynb #6baa97c8
 STAGES = {"testbed": "02_testbed.ipynb", "continue": "02_testbed.ipynb", "judge": "03_judge.ipynb",
           "probe": "04_probe.ipynb", "steer": "05_steering.ipynb", "patch": "06_patching.ipynb", "sft": "07_sft.ipynb"}
 STUDY = ["testbed", "judge", "probe", "steer", "patch", "sft"]   # what `run` runs, in order
@@ -38,7 +38,7 @@ def stage_notebook(stage:str) -> Path:
     if stage not in STAGES: raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     return notebooks_dir()/STAGES[stage]
 
-# %% ../nbs/08_pipeline.ipynb #06bcd133
+# %% ../nbs/08_pipeline.ipynb #012a00f5
 def environment() -> dict:
     "Package versions, Python, platform and the repository's commit (with a flag when the tree has changes)."
     def v(name):
@@ -78,7 +78,11 @@ class Manifest:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, indent=1, default=str)); tmp.replace(self.path)
 
-# %% ../nbs/08_pipeline.ipynb #3f775668
+# %% ../nbs/08_pipeline.ipynb #175b5ab5
+def run_root(study:Study, scale:str) -> Path:
+    "Where a run's stage folders and manifest live: the run directory, or its `smoke/` folder at smoke scale."
+    return Path(study.run) if scale == "full" else Path(study.run)/"smoke"
+
 def study_env(study:Study, scale:str) -> dict:
     "The `RETRACTION_NB_*` variables that hand `study` and `scale` to a notebook."
     env = {"RETRACTION_NB_SCALE": scale, "RETRACTION_NB_MODEL": study.model, "RETRACTION_NB_RUN": str(Path(study.run).resolve()),
@@ -115,7 +119,7 @@ def run_stage(stage:str, study:Study, scale:str="full", force:bool=False) -> dic
     "Run one stage (or reuse it when done with the same key); returns its manifest entry."
     if scale not in SCALES: raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     notebook = stage_notebook(stage)
-    root = Path(study.run) if scale == "full" else Path(study.run)/"smoke"
+    root = run_root(study, scale)
     manifest, config = Manifest(root/"manifest.json"), config_of(study, scale)
     key = stage_key(config, notebook)
     done = manifest.stage(stage)
@@ -139,8 +143,9 @@ def run_study(study:Study, stages=STUDY, scale:str="full", force:bool=False) -> 
                      "seconds": entry.get("seconds"), "report": entry.get("report")})
     return pd.DataFrame(rows).set_index("stage")
 
-# %% ../nbs/08_pipeline.ipynb #d2e0f656
+# %% ../nbs/08_pipeline.ipynb #e2d8d83f
 def parser() -> argparse.ArgumentParser:
+    "The command line of `retraction_nb`."
     p = argparse.ArgumentParser(prog="retraction_nb", description="Run the retraction study (or one stage of it) on a model.")
     p.add_argument("command", choices=[*STAGES, "run", "status"], help="a stage, 'run' for the whole study, or 'status'")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"registry name, Hugging Face id, local folder or .gguf (default {DEFAULT_MODEL})")
@@ -154,27 +159,28 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 def study_from_args(args) -> Study:
+    "The `Study` that the parsed arguments describe."
     if args.data and not Path(args.data).is_dir(): raise SystemExit(f"--data {args.data}: no such folder")
     return Study(model=args.model, run=args.run_dir, device=args.device, seed=args.seed, data=Path(args.data) if args.data else None,
                  families=tuple(f.strip() for f in args.families.split(",")) if args.families else None)
 
 def status_table(study:Study, scale:str) -> pd.DataFrame:
     "The manifest's stages as a table."
-    root = Path(study.run) if scale == "full" else Path(study.run)/"smoke"
-    stages = Manifest(root/"manifest.json").data["stages"]
+    stages = Manifest(run_root(study, scale)/"manifest.json").data["stages"]
     return pd.DataFrame([{"stage": s, **{k: e.get(k) for k in ("status", "seconds", "started", "report")}}
                          for s, e in stages.items()]).set_index("stage") if stages else pd.DataFrame()
 
 def main(argv=None):
+    "Run the stage (or the whole study) named on the command line; print the summary table."
     args = parser().parse_args(argv)
     study = study_from_args(args)
     if args.command == "status": print(status_table(study, args.scale).to_string()); return
     t0 = time.time()
     summary = run_study(study, STUDY if args.command == "run" else [args.command], args.scale, args.force)
     print(summary.to_string())
-    print(f"{args.command}: {time.time() - t0:.0f} s; files in {study.run if args.scale == 'full' else Path(study.run)/'smoke'}")
+    print(f"{args.command}: {time.time() - t0:.0f} s; files in {run_root(study, args.scale)}")
 
-# %% ../nbs/08_pipeline.ipynb #c9834bfa
+# %% ../nbs/08_pipeline.ipynb #ce9cd6f0
 def run_listing(run:Path) -> pd.DataFrame:
     "Files and size per folder of a run directory (two levels deep)."
     rows = {}

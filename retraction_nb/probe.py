@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['CONTINENTS', 'utqa_statements', 'builtin_statements', 'split_statements', 'statement_prompts', 'last_token_states',
            'cached_states', 'LayerProbes', 'auroc', 'probe_report', 'plot_layers', 'save_directions', 'load_directions',
-           'best_layer_row', 'testbed_prompts', 'belief_by_group', 'auroc_row', 'answer_records']
+           'directions_or_stand_in', 'best_layer_row', 'testbed_prompts', 'belief_by_group', 'auroc_row',
+           'answer_records']
 
 # %% ../nbs/04_probe.ipynb #4fd54897
 import hashlib, json, random
@@ -211,6 +212,19 @@ def load_directions(path:str|Path) -> dict:
         out = {k: f.get_tensor(k) for k in f.keys()}
         meta = f.metadata()
     return {**out, "best_layer": int(meta["best_layer"]), "source": meta["source"]}
+
+def directions_or_stand_in(probe_dir:str|Path,   # a probe stage's folder (see `Study.dir('probe')`)
+                           model,                 # the model the directions are for (their shape)
+                           source:str="built-in", # which statements' directions
+                          ) -> dict:
+    "The saved directions and thresholds; before `04_probe` has run (smoke tests on a fresh checkout), random stand-ins, said so."
+    path = Path(probe_dir)/f"directions_{source}.safetensors"
+    if path.exists(): return load_directions(path)
+    print(f"no saved directions in {probe_dir}: using random stand-ins")
+    layers, d = len(decoder_layers(model)), model.config.hidden_size
+    r = torch.randn(layers, d, generator=torch.Generator().manual_seed(7))
+    return {"directions": r / r.norm(dim=1, keepdim=True) * d ** 0.5, "thresholds": torch.zeros(layers),
+            "best_layer": layers // 2, "source": "random stand-in"}
 
 # %% ../nbs/04_probe.ipynb #80740f2a
 def best_layer_row(probes:LayerProbes, X_test, y_test, n_boot:int=2000) -> dict:

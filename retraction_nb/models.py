@@ -348,12 +348,13 @@ class Study:
         name = Path(self.model).stem if Path(self.model).suffix == ".gguf" else self.model.split("/")[-1]
         self.run = Path(self.run) if self.run else (_repo_root() or Path.cwd())/"runs"/name
 
-    @property
-    def full(self) -> bool: return scale() == "full"
+    def root(self, at:str|None=None) -> Path:
+        "The run directory at full scale, its `smoke/` folder at smoke scale (`at`: a scale; default the current one)."
+        return self.run if (at or scale()) == "full" else self.run/"smoke"
 
     def dir(self, stage:str) -> Path:
         "The folder of a stage's files: `run/<stage>` at full scale, `run/smoke/<stage>` at smoke scale."
-        return self.run/stage if self.full else self.run/"smoke"/stage
+        return self.root()/stage
 
     @classmethod
     def from_env(cls):

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['PREFILL_INPUTS', 'CONSTRAINT', 'on_prefill', 'source_forward', 'patch_values', 'patching_attention',
-           'patch_attention', 'prompt_spans', 'span_attention', 'top_heads', 'continuations_under', 'effect_recovered']
+           'patch_attention', 'prompt_spans', 'span_attention', 'top_heads', 'effect_recovered']
 
 # %% ../nbs/06_patching.ipynb #a0387184
 import re
@@ -18,8 +18,6 @@ from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from .hooks import _decoding, _hooked, _layers, add_vectors, capture, capture_attention, decoder_layers, layer_module, positions_index
 from .judge import bootstrap, fmt_ci
-from .models import render_chat
-from .testbed import cached_generate
 
 # %% ../nbs/06_patching.ipynb #26bf192d
 PREFILL_INPUTS = ("input_ids", "attention_mask", "position_ids")
@@ -151,16 +149,6 @@ def top_heads(difference:np.ndarray,  # (layers, heads): e.g. mean attention to 
     return chosen
 
 # %% ../nbs/06_patching.ipynb #50f8c0b7
-def continuations_under(model, tok, records:list[dict], path:str|Path,
-                        intervention=nullcontext,   # context-manager factory around generation
-                        suffix:str="",              # text appended to every prompt (e.g. " is")
-                        max_new_tokens:int=64, batch_size:int=16, desc:str="generate") -> list[str]:
-    "Greedy continuations of testbed records under `intervention()`, cached in `path`; each starts with `suffix`."
-    items = [(f"{i}:{r['question']}|{r['name']}", render_chat(tok, r["messages"]) + suffix) for i, r in enumerate(records)]
-    with intervention():
-        out = cached_generate(model, tok, path, items, desc=desc, max_new_tokens=max_new_tokens, batch_size=batch_size)
-    return [suffix + out[k] for k, _ in items]
-
 def _recovered(base, steered, patched) -> float:
     gap = steered.mean() - base.mean()
     return float((patched.mean() - base.mean()) / gap) if gap != 0 else np.nan

@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['STAGES', 'STUDY', 'VERSIONED', 'notebooks_dir', 'stage_notebook', 'environment', 'config_of', 'stage_key', 'Manifest',
-           'run_root', 'study_env', 'execute_notebook', 'run_stage', 'run_study', 'parser', 'study_from_args',
-           'status_table', 'main', 'run_listing']
+           'study_env', 'execute_notebook', 'run_stage', 'run_study', 'parser', 'study_from_args', 'status_table',
+           'main', 'run_listing']
 
-# %% ../nbs/08_pipeline.ipynb #9f8b9598
+# %% ../nbs/08_pipeline.ipynb #66690eed
 import argparse, hashlib, json, os, platform, subprocess, sys, time
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -19,7 +19,7 @@ from nbclient import NotebookClient
 from tqdm.auto import tqdm
 from .models import DEFAULT_MODEL, SCALES, Study, _repo_root
 
-# %% ../nbs/08_pipeline.ipynb #6baa97c8
+# %% ../nbs/08_pipeline.ipynb #6222a6b5
 STAGES = {"testbed": "02_testbed.ipynb", "continue": "02_testbed.ipynb", "judge": "03_judge.ipynb",
           "probe": "04_probe.ipynb", "steer": "05_steering.ipynb", "patch": "06_patching.ipynb", "sft": "07_sft.ipynb"}
 STUDY = ["testbed", "judge", "probe", "steer", "patch", "sft"]   # what `run` runs, in order
@@ -38,7 +38,7 @@ def stage_notebook(stage:str) -> Path:
     if stage not in STAGES: raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     return notebooks_dir()/STAGES[stage]
 
-# %% ../nbs/08_pipeline.ipynb #012a00f5
+# %% ../nbs/08_pipeline.ipynb #bc9ebdb5
 def environment() -> dict:
     "Package versions, Python, platform and the repository's commit (with a flag when the tree has changes)."
     def v(name):
@@ -78,11 +78,7 @@ class Manifest:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, indent=1, default=str)); tmp.replace(self.path)
 
-# %% ../nbs/08_pipeline.ipynb #175b5ab5
-def run_root(study:Study, scale:str) -> Path:
-    "Where a run's stage folders and manifest live: the run directory, or its `smoke/` folder at smoke scale."
-    return Path(study.run) if scale == "full" else Path(study.run)/"smoke"
-
+# %% ../nbs/08_pipeline.ipynb #1718f633
 def study_env(study:Study, scale:str) -> dict:
     "The `RETRACTION_NB_*` variables that hand `study` and `scale` to a notebook."
     env = {"RETRACTION_NB_SCALE": scale, "RETRACTION_NB_MODEL": study.model, "RETRACTION_NB_RUN": str(Path(study.run).resolve()),
@@ -119,7 +115,7 @@ def run_stage(stage:str, study:Study, scale:str="full", force:bool=False) -> dic
     "Run one stage (or reuse it when done with the same key); returns its manifest entry."
     if scale not in SCALES: raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     notebook = stage_notebook(stage)
-    root = run_root(study, scale)
+    root = study.root(scale)
     manifest, config = Manifest(root/"manifest.json"), config_of(study, scale)
     key = stage_key(config, notebook)
     done = manifest.stage(stage)
@@ -143,7 +139,7 @@ def run_study(study:Study, stages=STUDY, scale:str="full", force:bool=False) -> 
                      "seconds": entry.get("seconds"), "report": entry.get("report")})
     return pd.DataFrame(rows).set_index("stage")
 
-# %% ../nbs/08_pipeline.ipynb #e2d8d83f
+# %% ../nbs/08_pipeline.ipynb #40bb0a22
 def parser() -> argparse.ArgumentParser:
     "The command line of `retraction_nb`."
     p = argparse.ArgumentParser(prog="retraction_nb", description="Run the retraction study (or one stage of it) on a model.")
@@ -166,7 +162,7 @@ def study_from_args(args) -> Study:
 
 def status_table(study:Study, scale:str) -> pd.DataFrame:
     "The manifest's stages as a table."
-    stages = Manifest(run_root(study, scale)/"manifest.json").data["stages"]
+    stages = Manifest(study.root(scale)/"manifest.json").data["stages"]
     return pd.DataFrame([{"stage": s, **{k: e.get(k) for k in ("status", "seconds", "started", "report")}}
                          for s, e in stages.items()]).set_index("stage") if stages else pd.DataFrame()
 
@@ -178,9 +174,9 @@ def main(argv=None):
     t0 = time.time()
     summary = run_study(study, STUDY if args.command == "run" else [args.command], args.scale, args.force)
     print(summary.to_string())
-    print(f"{args.command}: {time.time() - t0:.0f} s; files in {run_root(study, args.scale)}")
+    print(f"{args.command}: {time.time() - t0:.0f} s; files in {study.root(args.scale)}")
 
-# %% ../nbs/08_pipeline.ipynb #ce9cd6f0
+# %% ../nbs/08_pipeline.ipynb #69082172
 def run_listing(run:Path) -> pd.DataFrame:
     "Files and size per folder of a run directory (two levels deep)."
     rows = {}

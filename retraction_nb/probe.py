@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['CONTINENTS', 'utqa_statements', 'builtin_statements', 'split_statements', 'statement_prompts', 'last_token_states',
-           'cached_states', 'LayerProbes', 'auroc', 'probe_report', 'plot_layers', 'save_directions', 'load_directions',
-           'directions_or_stand_in', 'best_layer_row', 'testbed_prompts', 'belief_by_group', 'auroc_row',
-           'answer_records']
+           'cached_states', 'LayerProbes', 'direction_scores', 'auroc', 'probe_report', 'plot_layers',
+           'save_directions', 'load_directions', 'directions_or_stand_in', 'best_layer_row', 'testbed_prompts',
+           'belief_by_group', 'auroc_row', 'answer_records']
 
 # %% ../nbs/04_probe.ipynb #4fd54897
 import hashlib, json, random
@@ -167,7 +167,11 @@ class LayerProbes:
 
     def projection(self, X) -> np.ndarray:
         "Mean-difference score minus its threshold (positive: 'true'), (layers, N)."
-        return np.einsum("lnd,ld->ln", np.asarray(X), self.directions) - self.thresholds[:, None]
+        return direction_scores(X, self.directions, self.thresholds)
+
+def direction_scores(X, directions, thresholds) -> np.ndarray:
+    "Each layer's states `(layers, N, d)` projected on that layer's direction, minus its threshold: `(layers, N)`."
+    return np.einsum("lnd,ld->ln", np.asarray(X), np.asarray(directions)) - np.asarray(thresholds)[:, None]
 
 def auroc(y, score) -> float:
     "AUROC, nan when only one class is present."

@@ -17,7 +17,7 @@ from peft import LoraConfig, get_peft_model
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 from .models import chat, render_chat
-from .probe import last_token_states
+from .probe import direction_scores, last_token_states
 from .testbed import PAPER_SYSTEM, read_jsonl
 
 # %% ../nbs/07_sft.ipynb #7dae6e6c
@@ -97,7 +97,7 @@ def save_adapter(peft_model, path:str|Path, record:dict):
 def layer_belief(model, tok, prompts:list[str], directions:torch.Tensor, thresholds:torch.Tensor, batch_size:int=32) -> np.ndarray:
     "(layers, prompts): the last-token state's projection on each layer's direction, minus the layer's threshold."
     states = last_token_states(model, tok, prompts, batch_size=batch_size, progress=False)
-    return (torch.einsum("lnd,ld->ln", states.float(), directions.float()) - thresholds.float()[:, None]).numpy()
+    return direction_scores(states.float().numpy(), directions.float().numpy(), thresholds.float().numpy())
 
 def plot_belief(before:np.ndarray, after:np.ndarray, correct, path=None):
     "Mean belief per layer for correct and wrong answers, before (dashed) and after (solid) fine-tuning, in units of each layer's spread before."

@@ -1,7 +1,7 @@
 """Time the whole study at smoke scale through the command, and count what each stage processed: examples/s per stage.
 
     .venv/bin/python benchmarks/study.py                  # -> benchmarks/study_smoke.json
-    .venv/bin/python benchmarks/study.py --scale full     # the same from an empty run directory at full scale (about 2 h here)
+    .venv/bin/python benchmarks/study.py --scale full     # the same from an empty run directory at full scale (99 min here)
 
 Each stage's seconds come from the run's manifest; the examples are counted from the files the stage wrote: model
 calls for generation stages (one per cached record), statements for the probe, training examples plus evaluated
@@ -10,6 +10,7 @@ prompts for SFT.
 import argparse, json, os, platform, subprocess, sys, tempfile, time
 from pathlib import Path
 from safetensors import safe_open
+from retraction_nb.models import Study
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).parent/"retraction_nb")
@@ -49,7 +50,7 @@ def main():
         t0 = time.time()
         subprocess.run([CLI, "run", "--scale", args.scale, "--run-dir", run], check=True)
         wall = time.time() - t0
-        root = Path(run)/("smoke" if args.scale == "smoke" else "")
+        root = Study(run=Path(run)).root(args.scale)
         stages = json.loads((root/"manifest.json").read_text())["stages"]
         rows = [{"stage": s, "seconds": stages[s]["seconds"], "what": what, "examples": n,
                  "examples/s": round(n / stages[s]["seconds"], 2)} for s, (what, n) in counts(root).items()]

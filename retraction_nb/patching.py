@@ -72,6 +72,7 @@ def patching_attention(module, query, key, value, attention_mask, scaling:float,
     pending = _PENDING.get(id(module))
     if pending is not None and query.shape[2] > 1:
         index, new, heads = pending
+        index = index.to(weights.device)   # under device_map, this layer's device, not necessarily the model's
         rows = torch.arange(weights.shape[0], device=weights.device)[:, None]
         for h in heads: weights[rows, h, index] = new[:, :, h].to(weights.device, weights.dtype)
     return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
@@ -93,7 +94,7 @@ def patch_attention(model, source,    # context-manager factory for the source r
     def record(inputs):
         for m in modules.values(): _PENDING.pop(id(m), None)
         with capture_attention(model, layers, queries=queries) as cap: source_forward(model, source, inputs)
-        index = positions_index(queries, *inputs["input_ids"].shape, device=model.device)
+        index = positions_index(queries, *inputs["input_ids"].shape)   # moved to each layer's device when used
         _PENDING.update({id(modules[l]): (index, cap[l], list(heads[l])) for l in layers})
     previous = model.config._attn_implementation
     model.set_attn_implementation("retraction_patch")

@@ -791,7 +791,7 @@ def retraction_metrics(correct,              # per example: was the answer corre
     if acknowledged is not None:
         ack = np.array([bool(acknowledged[i]) for i in keep], dtype=bool)
         out.update({"acknowledged": int(ack.sum()), "acknowledged recall": wilson((wrong & ack).sum(), wrong.sum()),
-                    "acknowledged precision": wilson((wrong & ack).sum(), ack.sum())})
+                    "acknowledged precision": wilson((wrong & ack).sum(), ack.sum()), "acknowledged rate": wilson(ack.sum(), len(keep))})
     return out
 
 def fmt_ci(v:tuple, digits:int=2) -> str:

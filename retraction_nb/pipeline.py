@@ -18,6 +18,7 @@ import pandas as pd
 from nbclient import NotebookClient
 from tqdm.auto import tqdm
 from .models import DEFAULT_MODEL, SCALES, Study, _repo_root
+from .judge import judge_from_env
 
 # %% ../nbs/08_pipeline.ipynb #6222a6b5
 STAGES = {"testbed": "02_testbed.ipynb", "continue": "02_testbed.ipynb", "judge": "03_judge.ipynb",
@@ -58,7 +59,7 @@ def environment() -> dict:
 def config_of(study:Study, scale:str) -> dict:
     "The settings that decide a stage's results."
     return {"model": study.model, "scale": scale, "families": list(study.families) if study.families else None,
-            "data": str(study.data) if study.data else None, "seed": study.seed}
+            "data": str(study.data) if study.data else None, "seed": study.seed, "judge": judge_from_env() or "rules"}
 
 def stage_key(config:dict, notebook:Path) -> str:
     "A checksum of the configuration and of the notebook's code."
@@ -152,11 +153,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: a GPU if there is one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="run stages again even when their results are there")
+    p.add_argument("--judge", default=None, metavar="URL", help="an OpenAI-compatible server (e.g. http://host:8000/v1) whose model "
+                   "judges retraction with the paper's two-step prompt (default: the rule judge)")
+    p.add_argument("--judge-model", default=None, help="the model name that --judge's server expects")
     return p
 
 def study_from_args(args) -> Study:
     "The `Study` that the parsed arguments describe."
     if args.data and not Path(args.data).is_dir(): raise SystemExit(f"--data {args.data}: no such folder")
+    if args.judge_model and not args.judge: raise SystemExit("--judge-model needs --judge URL")
+    if args.judge and not args.judge.startswith(("http://", "https://")):
+        raise SystemExit(f"--judge {args.judge}: expected the URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    for name, value in (("RETRACTION_NB_JUDGE_URL", args.judge), ("RETRACTION_NB_JUDGE_MODEL", args.judge_model)):
+        if value: os.environ[name] = value   # read by 03_judge's kernel and by `config_of`
+        else: os.environ.pop(name, None)
     return Study(model=args.model, run=args.run_dir, device=args.device, seed=args.seed, data=Path(args.data) if args.data else None,
                  families=tuple(f.strip() for f in args.families.split(",")) if args.families else None)
 

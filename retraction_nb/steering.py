@@ -83,11 +83,12 @@ def score_run(judge, records:list[dict], continuations:list[str], cache:str|Path
     "Judge steered continuations of testbed records: retraction metrics, stops at once, verification attempts."
     items = [{**as_item(r), "continuation": c} for r, c in zip(records, continuations)]
     verdicts = judge_cached(judge, items, cache, progress=False)
-    m = retraction_metrics([r["result"] for r in records], [v["retracted"] for v in verdicts], n_boot=n_boot)
+    m = retraction_metrics([r["result"] for r in records], [v["retracted"] for v in verdicts],
+                           [v.get("acknowledged", v["retracted"]) for v in verdicts])
     return {**m, "stops at once": bootstrap(np.mean, [stops_at_once(c) for c in continuations], n_boot=n_boot),
             "verification attempt": bootstrap(np.mean, [attempts_verification(c) for c in continuations], n_boot=n_boot)}
 
-def as_table(rows:list[dict], columns=("recall", "precision", "retraction rate", "stops at once",
+def as_table(rows:list[dict], columns=("recall", "precision", "retraction rate", "acknowledged rate", "stops at once",
                                       "verification attempt")) -> pd.DataFrame:
     "A readable table: (value, low, high) triples formatted with their intervals."
     return pd.DataFrame([{k: (fmt_ci(v) if k in columns else v) for k, v in r.items()

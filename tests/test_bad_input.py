@@ -103,8 +103,8 @@ from retraction_nb.steering import steering_vectors
 def test_labels_must_be_booleans(tmp_path):
     f = tmp_path/"labels.jsonl"
     f.write_text('{"id": 0, "source": "x", "family": "f", "question": "q", "answer": "a", "continuation": "c", '
-                 '"correct": true, "label": "no", "contradicts": false}\n')
-    with pytest.raises(ValueError, match="line 1: field 'label' must be true or false"): read_labels(f)
+                 '"correct": true, "retracted": "no", "acknowledged": false}\n')
+    with pytest.raises(ValueError, match="line 1: field 'retracted' must be true or false"): read_labels(f)
 
 def test_judge_item_needs_continuation():
     with pytest.raises(KeyError, match="needs question, answer"): as_item({"question": "q", "name": "a"})

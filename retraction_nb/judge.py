@@ -15,7 +15,7 @@ __all__ = ['LABEL_FIELDS', 'QUESTION_FORMS', 'DEMONYMS', 'PLACE_NOUNS', 'AFTER_L
            'parse_answer', 'judge_messages', 'parse_verdict', 'LocalChat', 'JudgeHTTPError', 'HTTPChat', 'serve_chat',
            'LLMJudge', 'item_key', 'judge_cached', 'wilson', 'bootstrap', 'retraction_metrics', 'fmt_ci',
            'verdict_names', 'judge_scores', 'class_accuracy', 'pairwise_kappa', 'plot_confusions', 'judge_from_env',
-           'default_judge', 'default_judge_choice', 'make_judge', 'testbed_metrics', 'testbed_records']
+           'default_judge', 'default_judge_choice', 'make_judge', 'testbed_metrics', 'testbed_records', 'audit_scores']
 
 # %% ../nbs/03_judge.ipynb #8b36301f
 import hashlib, json, os, re, threading, time, unicodedata
@@ -910,3 +910,18 @@ def testbed_records(run_dir:str|Path,   # a model's run directory, holding testb
                 families.setdefault(r["family"], []).append(
                     {**r, "name": r["answer"], "result": r["correct"], "messages": chat(r["question"], r["answer"], system=PAPER_SYSTEM)})
     return [r for records in families.values() for r in records[:limit]]
+
+# %% ../nbs/03_judge.ipynb #6a1d0c02
+def audit_scores(rows:list[dict]) -> pd.DataFrame:
+    "Per setting: the judge's retractions, their audited precision, and recall estimated from the sampled non-retractions."
+    out = []
+    for setting, group in pd.DataFrame(rows).groupby("setting", sort=False):
+        yes, no = group[group.judged], group[~group.judged]
+        n_yes, n_no = int(group["judged of"][group.judged].max()) if len(yes) else 0, int(group["judged of"][~group.judged].max()) if len(no) else 0
+        hits, misses = int(yes.retracted.sum()), int(no.retracted.sum())
+        miss = wilson(misses, len(no))
+        recall = lambda m: hits / (hits + m * n_no) if hits + m * n_no else np.nan
+        out.append({"setting": setting, "judged retractions": n_yes, "audited": len(yes), "precision": fmt_ci(wilson(hits, len(yes))),
+                    "judged non-retractions": n_no, "sampled": len(no), "misses in sample": misses,
+                    "recall (estimated)": fmt_ci((recall(miss[0]), recall(miss[2]), recall(miss[1])))})
+    return pd.DataFrame(out).set_index("setting")

@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['STAGES', 'STUDY', 'VERSIONED', 'notebooks_dir', 'stage_notebook', 'environment', 'config_of', 'stage_key', 'Manifest',
-           'study_env', 'execute_notebook', 'run_stage', 'run_study', 'parser', 'study_from_args', 'status_table',
-           'main', 'run_listing']
+           'study_env', 'skipped', 'execute_notebook', 'run_stage', 'run_study', 'parser', 'study_from_args',
+           'status_table', 'main', 'run_listing']
 
 # %% ../nbs/08_pipeline.ipynb #66690eed
-import argparse, hashlib, json, os, platform, subprocess, sys, time
+import argparse, hashlib, json, os, platform, re, subprocess, sys, time
 from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -93,6 +93,10 @@ def _is_progress(output) -> bool:
     return "application/vnd.jupyter.widget-view+json" in output.get("data", {}) or \
            (output.get("name") == "stderr" and "it/s]" in output.get("text", ""))
 
+def skipped(cell) -> bool:
+    "A cell that stage runs leave out: marked `#| eval: false` (the notebooks' `nbdev_export()`, which would rewrite the package)."
+    return cell.cell_type == "code" and bool(re.search(r"^#\|\s*eval:\s*false\s*$", cell.source, re.M))
+
 def execute_notebook(path:Path, env:dict, report:Path, desc:str=""):
     "Run a notebook headless, cell by cell with a progress bar, in its folder and with `env` set; save it to `report`."
     nb = nbformat.read(path, as_version=4)
@@ -102,7 +106,7 @@ def execute_notebook(path:Path, env:dict, report:Path, desc:str=""):
     try:
         with client.setup_kernel():
             for i, cell in enumerate(tqdm(nb.cells, desc=desc or path.stem, unit="cell", leave=False)):
-                client.execute_cell(cell, i)
+                if not skipped(cell): client.execute_cell(cell, i)
     finally:
         for k, v in saved.items():
             if v is None: os.environ.pop(k, None)

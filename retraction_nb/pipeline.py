@@ -8,8 +8,7 @@ __all__ = ['STAGES', 'STUDY', 'VERSIONED', 'notebooks_dir', 'stage_notebook', 'e
            'status_table', 'main', 'run_listing']
 
 # %% ../nbs/08_pipeline.ipynb #66690eed
-import argparse, hashlib, json, os, platform, re, subprocess, sys, time
-from dataclasses import asdict
+import argparse, hashlib, json, os, platform, re, subprocess, time
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path

@@ -9,7 +9,7 @@ apart; `merge` joins the labels back.
     python tools/audit_sheet.py make RUN_DIR OUT_DIR           # sheet.jsonl and key.jsonl in OUT_DIR
     python tools/audit_sheet.py merge OUT_DIR LABELS data/audit_labels.jsonl
 """
-import json, random, sys
+import random, sys
 from pathlib import Path
 
 from retraction_nb.judge import as_item, default_judge, testbed_records
@@ -30,6 +30,10 @@ def settings(run:Path) -> dict:
             keys = [f"{i}:{r['question']}|{r['name']}" for i, r in enumerate(records)]
             if all(k in texts for k in keys):
                 out[name] = [{**as_item(r), "continuation": texts[k]} for r, k in zip(records, keys)]
+    sft = run/"sft"/"continuations.jsonl"
+    if sft.exists():   # the SFT stage's test prompts, continued by the fine-tuned model
+        out["fine-tuned (SFT), test split"] = [{"question": r["question"], "answer": r["answer"], "continuation": r["after"],
+                                                "family": ""} for r in read_jsonl(sft)]
     return out
 
 def make(run:str, out_dir:str, seed:int=0):

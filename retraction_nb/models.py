@@ -169,7 +169,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 def load_model(name:str=DEFAULT_MODEL,          # registry name, Hugging Face id, local folder or .gguf path
-               device:str|None=None,           # 'cpu', 'cuda', 'cuda:1' ...; default: a GPU if there is one
+               device:str|None=None,           # 'cpu', 'cuda', 'cuda:1', 'auto' (device_map='auto') ...; default: a GPU if there is one
                dtype:torch.dtype|None=None,    # default: float32 on CPU, bfloat16 on GPU
                cache:str|Path|None=None,       # the cache folder for converted models
                attn_implementation:str|None=None, # e.g. 'eager' to read attention weights; default: the library's
@@ -177,6 +177,7 @@ def load_model(name:str=DEFAULT_MODEL,          # registry name, Hugging Face id
               ):
     "Load a causal LM and its tokenizer, ready for batched generation. Returns `(model, tokenizer)`."
     folder = model_folder(name, cache)
+    if device == "auto": device, device_map = default_device(), device_map or "auto"   # shard over every GPU there is
     device = device or default_device()
     dtype = dtype or (torch.float32 if device == "cpu" else torch.bfloat16)
     with _quiet_transformers():

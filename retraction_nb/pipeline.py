@@ -93,7 +93,7 @@ def _is_progress(output) -> bool:
            (output.get("name") == "stderr" and "it/s]" in output.get("text", ""))
 
 def skipped(cell) -> bool:
-    "A cell that stage runs leave out: marked `#| eval: false` (the notebooks' `nbdev_export()`, which would rewrite the package)."
+    "A cell that stage runs leave out: marked `#| eval: false` (each notebook's export call, which would rewrite the package)."
     return cell.cell_type == "code" and bool(re.search(r"^#\|\s*eval:\s*false\s*$", cell.source, re.M))
 
 def execute_notebook(path:Path, env:dict, report:Path, desc:str=""):

@@ -14,11 +14,11 @@ __all__ = ['LABEL_FIELDS', 'QUESTION_FORMS', 'DEMONYMS', 'PLACE_NOUNS', 'AFTER_L
            'parent_conflict', 'conflict', 'plain', 'RuleJudge', 'LexicalJudge', 'question_kind', 'extract_messages',
            'parse_answer', 'judge_messages', 'parse_verdict', 'LocalChat', 'JudgeHTTPError', 'HTTPChat', 'serve_chat',
            'LLMJudge', 'item_key', 'judge_cached', 'wilson', 'bootstrap', 'retraction_metrics', 'fmt_ci',
-           'verdict_names', 'judge_scores', 'class_accuracy', 'pairwise_kappa', 'plot_confusions', 'judge_from_env',
-           'default_judge', 'default_judge_choice', 'make_judge', 'testbed_metrics', 'testbed_records', 'audit_scores']
+           'verdict_names', 'judge_scores', 'class_accuracy', 'pairwise_kappa', 'plot_confusions', 'default_judge',
+           'default_judge_choice', 'make_judge', 'testbed_metrics', 'testbed_records', 'audit_scores']
 
 # %% ../nbs/03_judge.ipynb #8b36301f
-import hashlib, json, os, re, threading, time, unicodedata
+import hashlib, json, re, threading, time, unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -778,8 +778,7 @@ def bootstrap(stat,                  # function of the (resampled) arrays, retur
 def retraction_metrics(correct,              # per example: was the answer correct?
                        retracted,            # per example: True, False or None (undecided)
                        acknowledged=None,    # per example, optional: the stricter label
-                       n_boot:int|None=None, # unused (proportions get Wilson intervals); accepted for old callers
-                       seed:int=0) -> dict:
+                      ) -> dict:
     "Recall, precision, accuracy and retraction rate with Wilson intervals, on the decided verdicts, with counts."
     keep = [i for i, r in enumerate(retracted) if r is not None]
     wrong = np.array([not correct[i] for i in keep], dtype=bool)
@@ -850,12 +849,6 @@ def plot_confusions(labels:list[bool], verdicts:dict, path:str|Path|None=None):
     fig.tight_layout()
     if path: fig.savefig(path, dpi=120)
     return fig
-
-# %% ../nbs/03_judge.ipynb #73db3ddc
-def judge_from_env() -> str|None:
-    "The judge asked for on the command line (`--judge URL --judge-model NAME`, as `RETRACTION_NB_JUDGE_*`), or None."
-    url = os.environ.get("RETRACTION_NB_JUDGE_URL")
-    return f"http:{os.environ.get('RETRACTION_NB_JUDGE_MODEL') or 'default'}@{url}" if url else None
 
 # %% ../nbs/03_judge.ipynb #5f40777f
 def default_judge():

@@ -344,6 +344,7 @@ class Study:
     data: Path|None = None            # the paper's data folder (None: look next to the repository)
     device: str|None = None           # 'cpu', 'cuda', ... (None: a GPU if there is one)
     seed: int = 0
+    judge: str|None = None            # 'http:<model>@<url>': the paper's LLM judge on a server (None: the rule judge)
 
     def __post_init__(self):
         name = Path(self.model).stem if Path(self.model).suffix == ".gguf" else self.model.split("/")[-1]
@@ -359,9 +360,9 @@ class Study:
 
     @classmethod
     def from_env(cls):
-        "The settings from `RETRACTION_NB_MODEL`, `_RUN`, `_FAMILIES` (comma-separated), `_PAPER_DATA`, `_DEVICE`, `_SEED`."
+        "The settings from `RETRACTION_NB_MODEL`, `_RUN`, `_FAMILIES` (comma-separated), `_PAPER_DATA`, `_DEVICE`, `_SEED`, `_JUDGE`."
         env = lambda k: os.environ.get(f"RETRACTION_NB_{k}") or None
         families = env("FAMILIES")
-        return cls(model=env("MODEL") or DEFAULT_MODEL, run=env("RUN"), device=env("DEVICE"), seed=int(env("SEED") or 0),
+        return cls(model=env("MODEL") or DEFAULT_MODEL, run=env("RUN"), device=env("DEVICE"), seed=int(env("SEED") or 0), judge=env("JUDGE"),
                    families=tuple(f.strip() for f in families.split(",")) if families else None,
                    data=Path(env("PAPER_DATA")) if env("PAPER_DATA") else None)

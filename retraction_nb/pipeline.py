@@ -17,7 +17,6 @@ import pandas as pd
 from nbclient import NotebookClient
 from tqdm.auto import tqdm
 from .models import DEFAULT_MODEL, SCALES, Study, _repo_root
-from .judge import judge_from_env
 
 # %% ../nbs/08_pipeline.ipynb #6222a6b5
 STAGES = {"testbed": "02_testbed.ipynb", "continue": "02_testbed.ipynb", "judge": "03_judge.ipynb",
@@ -58,7 +57,7 @@ def environment() -> dict:
 def config_of(study:Study, scale:str) -> dict:
     "The settings that decide a stage's results."
     return {"model": study.model, "scale": scale, "families": list(study.families) if study.families else None,
-            "data": str(study.data) if study.data else None, "seed": study.seed, "judge": judge_from_env() or "rules"}
+            "data": str(study.data) if study.data else None, "seed": study.seed, "judge": study.judge or "rules"}
 
 def stage_key(config:dict, notebook:Path) -> str:
     "A checksum of the configuration and of the notebook's code."
@@ -86,6 +85,7 @@ def study_env(study:Study, scale:str) -> dict:
     if study.families: env["RETRACTION_NB_FAMILIES"] = ",".join(study.families)
     if study.data: env["RETRACTION_NB_PAPER_DATA"] = str(Path(study.data).resolve())   # read by `paper_data_dir` too
     if study.device: env["RETRACTION_NB_DEVICE"] = study.device
+    if study.judge: env["RETRACTION_NB_JUDGE"] = study.judge
     return env
 
 def _is_progress(output) -> bool:
@@ -167,10 +167,9 @@ def study_from_args(args) -> Study:
     if args.judge_model and not args.judge: raise SystemExit("--judge-model needs --judge URL")
     if args.judge and not args.judge.startswith(("http://", "https://")):
         raise SystemExit(f"--judge {args.judge}: expected the URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
-    for name, value in (("RETRACTION_NB_JUDGE_URL", args.judge), ("RETRACTION_NB_JUDGE_MODEL", args.judge_model)):
-        if value: os.environ[name] = value   # read by 03_judge's kernel and by `config_of`
-        else: os.environ.pop(name, None)
-    return Study(model=args.model, run=args.run_dir, device=args.device, seed=args.seed, data=Path(args.data) if args.data else None,
+    judge = f"http:{args.judge_model or 'default'}@{args.judge}" if args.judge else None   # a name `judge.make_judge` reads
+    return Study(model=args.model, run=args.run_dir, device=args.device, seed=args.seed, judge=judge,
+                 data=Path(args.data) if args.data else None,
                  families=tuple(f.strip() for f in args.families.split(",")) if args.families else None)
 
 def status_table(study:Study, scale:str) -> pd.DataFrame:

@@ -35,6 +35,7 @@ from sklearn.metrics import cohen_kappa_score, confusion_matrix
 from tqdm.auto import tqdm
 
 from .models import chat, generate_ids, render_chat
+from .store import read_json
 from .testbed import PAPER_SYSTEM, cached_map, geo, norm, read_jsonl
 
 # %% ../nbs/03_judge.ipynb #0a97a29f
@@ -857,8 +858,7 @@ def default_judge():
 
 def default_judge_choice(run_dir:str|Path) -> str:
     "The judge chosen in `03_judge` for this run directory (default: the rule judge)."
-    f = Path(run_dir)/"choice.json"
-    return json.loads(f.read_text())["judge"] if f.exists() else "rules"
+    return (read_json(Path(run_dir)/"choice.json") or {"judge": "rules"})["judge"]
 
 # %% ../nbs/03_judge.ipynb #cdf3f838
 def make_judge(name:str,          # 'rules', 'lexical', 'llm:<model>' (a loaded model) or 'http:<model>@<url>'

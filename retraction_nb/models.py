@@ -6,10 +6,11 @@
 __all__ = ['SCALES', 'MODELS', 'DEFAULT_MODEL', 'CHATML', 'scale', 'at_scale', 'cache_dir', 'GGUFSource', 'sha256_file',
            'check_gguf', 'registry_gguf', 'convert_gguf', 'model_folder', 'default_device', 'load_model',
            'prepare_tokenizer', 'chat', 'render_chat', 'generate_ids', 'cut_at_stop', 'generate', 'measure',
-           'tiny_tokenizer', 'tiny_model', 'Study']
+           'tiny_tokenizer', 'tiny_model', 'default_paper_data', 'Study']
 
 # %% ../nbs/00_models.ipynb #0547b570
-import hashlib, importlib.util, os, re, shutil, subprocess, sys, tempfile, threading, time, zipfile
+import hashlib, importlib.util, inspect, os, re, shutil, subprocess, sys, tempfile, threading, time, zipfile
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
-from transformers import (AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StopStringCriteria,
+from transformers import (AutoModelForCausalLM, AutoTokenizer, DynamicCache, GenerationConfig, StopStringCriteria,
                           StoppingCriteriaList, logging as hf_logging)
+from transformers.cache_utils import DynamicLayer
 
 # %% ../nbs/00_models.ipynb #ee4aa1a6
 SCALES = ("smoke", "full")
@@ -230,6 +232,95 @@ def _trim(ids:list[int], tok) -> list[int]:
     ends = [i for i, t in enumerate(ids) if t in (tok.eos_token_id, tok.pad_token_id)]
     return ids[:ends[0]] if ends else ids
 
+# %% ../nbs/00_models.ipynb #b453bdc2
+@dataclass
+class _Rows:
+    "Rows decoded together: their prompt indices, KV cache, attention mask, last positions, next input tokens, tokens so far."
+    idx: list; cache: DynamicCache; mask: torch.Tensor; pos: torch.Tensor; last: torch.Tensor; out: list
+
+@lru_cache(maxsize=8)
+def _cache_argument(forward_class) -> str:
+    "The name under which the model's forward takes its KV cache (`cache` in newer transformers, `past_key_values` before)."
+    return "cache" if "cache" in inspect.signature(forward_class.forward).parameters else "past_key_values"
+
+def _forward_last(model, ids, mask, pos, cache) -> torch.Tensor:
+    "Logits at the last position of every row, the cache extended in place."
+    with torch.inference_mode():
+        return model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
+                     **{_cache_argument(type(model)): cache}).logits[:, -1]
+
+def _prefill(model, tok, prompts:list[str], idx:list[int]) -> tuple:
+    "Run the prompts `idx` (left-padded) into a fresh cache: the rows and each row's first greedy token."
+    enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    mask = enc.attention_mask
+    pos = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)     # as `model.generate` numbers left-padded rows
+    cache = DynamicCache(config=model.config)
+    first = _forward_last(model, enc.input_ids, mask, pos, cache).argmax(-1)
+    return _Rows(list(idx), cache, mask, pos[:, -1], first, [[] for _ in idx]), first
+
+def _step(model, rows:_Rows) -> torch.Tensor:
+    "One decoding step of every row: feed its last token, return its next greedy token."
+    rows.mask = torch.cat([rows.mask, rows.mask.new_ones(len(rows.idx), 1)], dim=1)
+    rows.pos = rows.pos + 1
+    return _forward_last(model, rows.last[:, None], rows.mask, rows.pos[:, None], rows.cache).argmax(-1)
+
+def _keep(rows:_Rows, keep:list[int]) -> _Rows|None:
+    "Only the rows at positions `keep` (None when no row is left)."
+    if not keep: return None
+    if len(keep) < len(rows.idx):
+        sel = torch.tensor(keep, device=rows.mask.device)
+        rows.cache.batch_select_indices(sel)
+        rows.mask, rows.pos, rows.last = rows.mask[sel], rows.pos[sel], rows.last[sel]
+        rows.idx, rows.out = [rows.idx[j] for j in keep], [rows.out[j] for j in keep]
+    return rows
+
+def _pad_left(t:torch.Tensor, length:int, dim:int) -> torch.Tensor:
+    shape = list(t.shape); shape[dim] = length - t.shape[dim]
+    return torch.cat([t.new_zeros(shape), t], dim=dim) if shape[dim] else t
+
+def _joinable(cache) -> bool:
+    "Caches that are plain per-layer keys and values can be left-padded and joined."
+    return all(type(l) is DynamicLayer and l.is_initialized for l in getattr(cache, "layers", [None]))
+
+def _join(a:_Rows|None, b:_Rows) -> _Rows:
+    "The rows of `a` and `b` in one batch: the shorter cache and mask left-padded with masked zeros."
+    if a is None: return b
+    n = max(a.mask.shape[1], b.mask.shape[1])
+    for la, lb in zip(a.cache.layers, b.cache.layers):
+        la.keys = torch.cat([_pad_left(la.keys, n, -2), _pad_left(lb.keys, n, -2)])
+        la.values = torch.cat([_pad_left(la.values, n, -2), _pad_left(lb.values, n, -2)])
+    a.mask = torch.cat([_pad_left(a.mask, n, 1), _pad_left(b.mask, n, 1)])
+    a.pos, a.last = torch.cat([a.pos, b.pos]), torch.cat([a.last, b.last])
+    a.idx, a.out = a.idx + b.idx, a.out + b.out
+    return a
+
+def _ended(ids:list[int], tok, stop:tuple, max_new_tokens:int) -> bool:
+    "A row ends at end-of-sequence, at the token limit, or once its text holds a stop string."
+    return ids[-1] in (tok.eos_token_id, tok.pad_token_id) or len(ids) >= max_new_tokens or \
+           bool(stop) and any(s in tok.decode(ids) for s in stop)
+
+def _greedy(model, tok, prompts:list[str], order:list[int], max_new_tokens:int, stop:tuple, batch_size:int, bar) -> dict:
+    "Greedy decoding of `prompts` in `order`, with ended rows dropped and the batch refilled: {prompt index: token ids}."
+    queue, rows, done, joinable = deque(order), None, {}, None
+    while queue or rows is not None:
+        live = 0 if rows is None else len(rows.idx)
+        if queue and live <= batch_size // 2 and (joinable or rows is None):
+            new, tokens = _prefill(model, tok, prompts, [queue.popleft() for _ in range(min(batch_size - live, len(queue)))])
+            joinable = _joinable(new.cache) if joinable is None else joinable
+            rows = _join(rows, new) if rows is not None else new
+            tokens = torch.cat([torch.full((live,), -1, device=tokens.device), tokens]) if live else tokens
+        else:
+            tokens = _step(model, rows)
+        keep = []
+        for j, t in enumerate(tokens.tolist()):
+            if t < 0: keep.append(j); continue           # a running row: its token of this round comes next step
+            rows.out[j].append(t)
+            if _ended(rows.out[j], tok, stop, max_new_tokens): done[rows.idx[j]] = rows.out[j]; bar.update()
+            else: keep.append(j)
+        rows.last = torch.where(tokens < 0, rows.last, tokens)
+        rows = _keep(rows, keep)
+    return done
+
 # %% ../nbs/00_models.ipynb #760fece8
 def generate_ids(model, tok,
                  prompts:list[str],         # rendered prompts (see `render_chat`)
@@ -238,15 +329,21 @@ def generate_ids(model, tok,
                  top_p:float=1.0,           # nucleus sampling mass (sampling only)
                  seed:int=0,                # seeds sampling, batch by batch
                  stop:tuple|list=("\n",),   # strings that end a row
-                 batch_size:int=8,          # prompts per forward pass
-                 progress:bool=True,        # show a progress bar over batches
+                 batch_size:int=32,         # rows decoded together
+                 progress:bool=True,        # show a progress bar over prompts
                  desc:str="generate",       # the progress bar's label
+                 engine:str="auto",         # 'auto': the refilling loop when greedy; 'hf': `model.generate` batch by batch
                 ) -> list[list[int]]:
     "The newly generated token ids for each prompt, in the prompts' order, cut at end-of-sequence."
     if not prompts: return []
     if batch_size < 1: raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if engine not in ("auto", "hf"): raise ValueError(f"engine must be 'auto' or 'hf', got {engine!r}")
     lengths = [len(ids) for ids in tok(list(prompts), add_special_tokens=False).input_ids]
     order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+    if temperature == 0 and engine == "auto":
+        with tqdm(total=len(prompts), desc=desc, disable=not progress, leave=False) as bar:
+            done = _greedy(model, tok, prompts, order, max_new_tokens, tuple(stop), batch_size, bar)
+        return [_trim(done[i], tok) for i in range(len(prompts))]
     config, criteria = _generation_config(tok, max_new_tokens, temperature, top_p), _stop_criteria(tok, tuple(stop))
     results = [None] * len(prompts)
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
@@ -335,20 +432,29 @@ def _repo_root() -> Path|None:
     root = Path(retraction_nb.__file__).resolve().parents[1]
     return root if (root/"settings.ini").exists() else None
 
+def default_paper_data() -> Path|None:
+    "The paper's data folder where the repository expects it: `../shared/paper-data` beside the checkout (None if absent)."
+    root = _repo_root()
+    path = root.parent/"shared"/"paper-data" if root else None
+    return path.resolve() if path and path.is_dir() else None
+
 @dataclass
 class Study:
     "Where and how the study runs; `from_env` reads the `RETRACTION_NB_*` variables the `retraction_nb` command sets."
     model: str = DEFAULT_MODEL        # registry name, Hugging Face id, local folder or .gguf path
     run: Path|None = None             # the run directory (default: runs/<model name> in the repository)
     families: tuple|None = None       # testbed families to build (None: all that apply)
-    data: Path|None = None            # the paper's data folder (None: look next to the repository)
+    data: Path|None = None            # the paper's data folder (None: `../shared/paper-data` beside the repository, if there)
     device: str|None = None           # 'cpu', 'cuda', ... (None: a GPU if there is one)
     seed: int = 0
     judge: str|None = None            # 'http:<model>@<url>': the paper's LLM judge on a server (None: the rule judge)
 
     def __post_init__(self):
-        name = Path(self.model).stem if Path(self.model).suffix == ".gguf" else self.model.split("/")[-1]
+        "Resolve the defaults, so that what is recorded is what is used: the run directory and the data folder."
+        name = Path(self.model).stem if Path(self.model).suffix == ".gguf" else self.model.rstrip("/").replace("/", "--") \
+               if _is_hub_id(self.model) else Path(self.model).name
         self.run = Path(self.run) if self.run else (_repo_root() or Path.cwd())/"runs"/name
+        self.data = Path(self.data).resolve() if self.data else default_paper_data()
 
     def root(self, at:str|None=None) -> Path:
         "The run directory at full scale, its `smoke/` folder at smoke scale (`at`: a scale; default the current one)."

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from .hooks import capture, decoder_layers
 from .judge import bootstrap, fmt_ci
 from .models import chat, render_chat
+from .store import model_fingerprint, report_progress
 from .testbed import PAPER_SYSTEM, _by_population, geo, norm, read_jsonl
 
 # %% ../nbs/04_probe.ipynb #a25fff0a
@@ -123,19 +124,22 @@ def last_token_states(model, tok,
         enc = tok(rows, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         with capture(model, positions=-1) as cap, torch.inference_mode(): model(**enc)
         chunks.append(cap.stack()[:, :, 0])            # (layers, batch, d)
+        report_progress(desc, min(b + batch_size, len(order)), len(order))
     states = torch.cat(chunks, dim=1)
     return states[:, torch.argsort(torch.tensor(order))]
 
 def cached_states(model, tok, prompts:list[str], path:str|Path, **kwargs) -> torch.Tensor:
-    "`last_token_states`, read from the safetensors file `path` when it holds the same prompts."
-    path, key = Path(path), hashlib.sha1("\x00".join(prompts).encode()).hexdigest()
+    "`last_token_states`, read from the safetensors file `path` when it holds the same prompts run through the same model."
+    path = Path(path)
+    key = {"prompts_sha1": hashlib.sha1("\x00".join(prompts).encode()).hexdigest(), "model_fingerprint": model_fingerprint(model)}
     if path.exists():
         from safetensors import safe_open
         with safe_open(path, "pt") as f:
-            if f.metadata().get("prompts_sha1") == key: return f.get_tensor("states").float()
+            if all(f.metadata().get(k) == v for k, v in key.items()): return f.get_tensor("states").float()
     states = last_token_states(model, tok, prompts, **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"states": states.to(torch.float16)}, path, metadata={"prompts_sha1": key, "n": str(len(prompts))})
+    tmp = path.with_name(f".{path.name}.tmp")   # written whole, then renamed: a kill never leaves half a file
+    save_file({"states": states.to(torch.float16)}, tmp, metadata={**key, "n": str(len(prompts))}); tmp.replace(path)
     return states.float()
 
 # %% ../nbs/04_probe.ipynb #5bd0b62d

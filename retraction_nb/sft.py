@@ -17,6 +17,7 @@ from peft import LoraConfig, get_peft_model
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 from .models import chat, render_chat
+from .store import write_json
 from .probe import direction_scores, last_token_states
 from .testbed import PAPER_SYSTEM, read_jsonl
 
@@ -91,7 +92,7 @@ def save_adapter(peft_model, path:str|Path, record:dict):
     "Save the LoRA adapter (adapter_model.safetensors) and the training record (training.json) in `path`."
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     peft_model.save_pretrained(path)
-    (path/"training.json").write_text(json.dumps(record, indent=1))
+    write_json(path/"training.json", record)
 
 # %% ../nbs/07_sft.ipynb #9e496b3d
 def layer_belief(model, tok, prompts:list[str], directions:torch.Tensor, thresholds:torch.Tensor, batch_size:int=32) -> np.ndarray:

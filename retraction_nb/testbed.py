@@ -12,7 +12,7 @@ __all__ = ['REFUSAL', 'NAME', 'SENTENCE_END', 'PAPER_SYSTEM', 'VERIFY_SYSTEM', '
            'build_testbed', 'load_testbed', 'continue_testbed', 'build_all']
 
 # %% ../nbs/02_testbed.ipynb #9998b985
-import hashlib, json, os, random, re, time, unicodedata
+import hashlib, json, os, random, re, time, unicodedata, warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,16 +22,20 @@ from typing import Callable
 from tqdm.auto import tqdm
 
 from .models import at_scale, chat, generate, render_chat
+from .store import exclusive, keyed_cache, model_fingerprint, read_json, report_progress, write_atomic, write_json
 
 # %% ../nbs/02_testbed.ipynb #4488185d
 def read_jsonl(path:str|Path,        # the file
                required:tuple=(),    # fields every record must have
               ) -> list[dict]:
-    "Records of a JSONL file; a malformed line or a missing field raises an error naming file, line and field."
+    "Records of a JSONL file; a malformed line, a non-UTF-8 byte or a missing field raises an error naming file, line and field."
     path, records = Path(path), []
     if not path.is_file(): raise FileNotFoundError(f"No such JSONL file: {path}")
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try: line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path}, line {n}: not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
             if not line.strip(): continue
             try: record = json.loads(line)
             except json.JSONDecodeError as e: raise ValueError(f"{path}, line {n}: malformed JSON ({e.msg})") from None
@@ -54,10 +58,16 @@ def cached_map(fn,                  # fn(list of values) -> one dict per value, 
                chunk:int=64,        # values handed to `fn` between two writes
                desc:str="",         # progress bar label
                progress:bool=True,
+               identity:dict|None=None, # what decides the outputs (model, settings); a cache made for another is set aside
               ) -> dict:
     "Apply `fn` to the values whose keys are not yet in `path`, appending chunk by chunk (timed); {key: record} for all."
     path = Path(path)
-    done = {r["key"]: r for r in _read_cache(path)}
+    with exclusive(path.with_name(path.name + ".lock"), what=desc or path.name):   # one writer per cache
+        if identity is not None: keyed_cache(path, identity)
+        return _fill(fn, path, items, chunk, desc, progress)
+
+def _fill(fn, path, items, chunk, desc, progress) -> dict:
+    done = _read_cache(path)
     todo = list({k: v for k, v in items if k not in done}.items())
     with tqdm(total=len(todo), desc=desc, disable=not (progress and todo)) as bar:
         for i in range(0, len(todo), chunk):
@@ -66,6 +76,7 @@ def cached_map(fn,                  # fn(list of values) -> one dict per value, 
             write_jsonl(path, rows, mode="a")
             _add_seconds(path, time.time() - t0)
             done.update({r["key"]: r for r in rows}); bar.update(len(part))
+            report_progress(desc or path.stem, bar.n, bar.total)
     return {k: done[k] for k, _ in items}
 
 def cached_generate(model, tok,
@@ -73,32 +84,44 @@ def cached_generate(model, tok,
                     items:list[tuple],   # (key, rendered prompt) pairs
                     chunk:int=64,        # prompts generated between two writes
                     desc:str="generate", # progress bar label
+                    identity:dict|None=None, # what decides the outputs besides the prompts (see `cached_map`)
                     **gen_kwargs,        # passed to `generate`
                    ) -> dict:
     "Generate outputs for the keys not yet in `path`, appending chunk by chunk; return {key: output} for all items."
     gen = lambda prompts: [{"output": o} for o in generate(model, tok, prompts, **{**gen_kwargs, "progress": False})]
-    return {k: r["output"] for k, r in cached_map(gen, path, items, chunk, desc, gen_kwargs.get("progress", True)).items()}
+    out = cached_map(gen, path, items, chunk, desc, gen_kwargs.get("progress", True), identity)
+    return {k: r["output"] for k, r in out.items()}
 
-def _read_cache(path:Path) -> list[dict]:
-    "A generation cache's records; a last line cut short by a killed process is dropped (and removed from the file)."
-    if not path.exists(): return []
-    try: return read_jsonl(path, required=("key", "output"))
+def _read_cache(path:Path) -> dict:
+    "A cache's records by key (the first of any repeated key); a last line cut short by a killed process is removed."
+    if not path.exists(): return {}
+    try: records = read_jsonl(path, required=("key", "output"))
     except ValueError:
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        if not lines or lines[-1].endswith("\n"): raise  # damage that is not a cut-off last line
-        path.write_text("".join(lines[:-1]), encoding="utf-8")
-        return read_jsonl(path, required=("key", "output"))
+        lines = path.read_bytes().splitlines(keepends=True)
+        if not lines or lines[-1].endswith(b"\n"): raise  # damage that is not a cut-off last line
+        path.write_bytes(b"".join(lines[:-1]))
+        records = read_jsonl(path, required=("key", "output"))
+    done = {}
+    for r in records: done.setdefault(r["key"], r)
+    return done
 
 def _seconds_file(cache:Path) -> Path: return cache.with_suffix(".seconds")
 
-def _add_seconds(cache:Path, seconds:float):
-    "Accumulate the generation time spent on a cache file, across interrupted and resumed runs."
+def _recorded_seconds(cache:Path) -> float:
+    "The time recorded for a cache file; a damaged record (a kill mid-write in older versions) counts as 0, with a warning."
     f = _seconds_file(cache)
-    f.write_text(f"{(float(f.read_text()) if f.exists() else 0.0) + seconds:.2f}")
+    if not f.exists(): return 0.0
+    try: return float(f.read_text())
+    except ValueError:
+        warnings.warn(f"{f} is damaged ({f.read_text()[:20]!r}); its time is counted from 0 again"); return 0.0
+
+def _add_seconds(cache:Path, seconds:float):
+    "Accumulate the generation time spent on a cache file, across interrupted and resumed runs (written atomically)."
+    write_atomic(_seconds_file(cache), f"{_recorded_seconds(cache) + seconds:.2f}")
 
 def generation_seconds(*caches) -> float:
     "Total generation time recorded for these cache files."
-    return round(sum(float(_seconds_file(Path(c)).read_text()) for c in caches if _seconds_file(Path(c)).exists()), 1)
+    return round(sum(_recorded_seconds(Path(c)) for c in caches), 1)
 
 # %% ../nbs/02_testbed.ipynb #dc157414
 def norm(text:str) -> str:
@@ -349,12 +372,19 @@ def person_in(response:str, q) -> str|None:
     asked = norm(q["question"])
     return next((p for p in person_phrases(response) if norm(p) not in asked), None)
 
+def _question_id(family:str, split:str, row:dict, seen:Counter) -> str:
+    "An id made from the question's own text and answers (not its line number), so a reordered file keeps every id."
+    base = f"{family}/{split}/" + hashlib.sha1(json.dumps([row["question"], row.get("answers")]).encode()).hexdigest()[:10]
+    seen[base] += 1
+    return base if seen[base] == 1 else f"{base}-{seen[base]}"
+
 def _pool(data_dir, family, n, required):
-    rows = []
+    rows, seen = [], Counter()
     for split in ("train", "test"):
         path = Path(data_dir)/family/f"{family}_{split}_free.jsonl"
-        rows += [{**r, "id": f"{family}/{split}/{i}", "pool_split": split} for i, r in enumerate(read_jsonl(path, required))]
-    if not rows: raise ValueError(f"The {family} pool in {data_dir} is empty")
+        records = read_jsonl(path, required)
+        if not records: raise ValueError(f"The {family} pool file {path} is empty")
+        rows += [{**r, "id": _question_id(family, split, r, seen), "pool_split": split} for r in records]
     random.Random(0).shuffle(rows)  # the files are grouped by city/parent; mix before capping
     return rows[:n]
 
@@ -431,11 +461,12 @@ class EmptyTestbedError(ValueError):
 
 def _prepare_dir(out_dir:Path, config:dict):
     "Create `out_dir` with `config.json`; refuse a folder that holds a different config."
-    out_dir.mkdir(parents=True, exist_ok=True)
     cfg_path = out_dir/"config.json"
-    if cfg_path.exists() and json.loads(cfg_path.read_text()) != config:
-        raise ValueError(f"{out_dir} holds a testbed built with another config ({cfg_path}); use another folder or delete it")
-    cfg_path.write_text(json.dumps(config, indent=1))
+    old = read_json(cfg_path)
+    if old is not None and old != config:
+        differs = "; ".join(f"{k}: {old.get(k)!r} there, {config.get(k)!r} now" for k in sorted({**old, **config}) if old.get(k) != config.get(k))
+        raise ValueError(f"{out_dir} holds a testbed built with another config ({differs}); use another folder or delete it")
+    write_json(cfg_path, config)
 
 def _verification_prompt(tok, family, question):
     shots = [m for q, a in family.shots for m in chat(q, a)]
@@ -485,8 +516,8 @@ def build_testbed(model, tok, family:Family,
     questions, k = family.questions[:n_questions], samples or family.samples
     # what the generation caches depend on (they are keyed by question, so more or fewer questions reuse them);
     # balancing and splitting are redone on every call, as they are cheap
-    config = dict(family=family.name, model=model_name, samples=k, max_new_tokens=max_new_tokens, seed=seed,
-                  temperature=0.7, top_p=0.95)
+    config = dict(family=family.name, model=model_name, model_fingerprint=model_fingerprint(model), samples=k,
+                  max_new_tokens=max_new_tokens, seed=seed, temperature=0.7, top_p=0.95)
     _prepare_dir(out_dir, config)
     gen = dict(batch_size=batch_size, stop=("\n",))
     # 1. sample k answers per question
@@ -532,7 +563,7 @@ def build_testbed(model, tok, family:Family,
                   dropped={s: n for s, n in statuses.items() if s != "kept"},
                   build_seconds=generation_seconds(out_dir/"samples.jsonl", out_dir/"verifications.jsonl"),
                   seconds_this_call=round(time.time() - t0, 1))
-    (out_dir/"funnel.json").write_text(json.dumps(funnel, indent=1))
+    write_json(out_dir/"funnel.json", funnel)
     if not records:
         (out_dir/"testbed.jsonl").unlink(missing_ok=True)
         raise EmptyTestbedError(f"{family.name}: no answer of the model survived the filters "
@@ -544,7 +575,7 @@ def load_testbed(out_dir:str|Path, split:str|None=None) -> list[dict]:
     "The testbed records written by `build_testbed` (optionally one split); a missing or empty testbed is an error."
     path = Path(out_dir)/"testbed.jsonl"
     if not path.exists():
-        hint = f"; its funnel says {json.loads((Path(out_dir)/'funnel.json').read_text())['dropped']}" if (Path(out_dir)/"funnel.json").exists() else ""
+        hint = f"; its funnel says {read_json(Path(out_dir)/'funnel.json')['dropped']}" if (Path(out_dir)/"funnel.json").exists() else ""
         raise FileNotFoundError(f"No testbed in {out_dir}{hint}")
     records = read_continuations(path)
     return [r for r in records if split is None or r["split"] == split]
@@ -552,7 +583,7 @@ def load_testbed(out_dir:str|Path, split:str|None=None) -> list[dict]:
 # %% ../nbs/02_testbed.ipynb #6f917649
 def continue_testbed(model, tok, out_dir:str|Path,
                      max_new_tokens:int=128, # the paper's limit
-                     batch_size:int=16,      # prompts per forward pass
+                     batch_size:int=64,      # rows decoded together
                      split:str|None=None,    # only this split (None: all)
                     ) -> list[dict]:
     "Greedy continuations for every testbed record; cached (and resumable) in `continuations.jsonl` next to it."
@@ -578,6 +609,6 @@ def build_all(model, tok, families:list[Family], run_dir:str|Path, n_questions:i
             continue_testbed(model, tok, out, max_new_tokens=continue_tokens)
             funnel["continue_seconds"] = generation_seconds(out/f"continuation_cache_{continue_tokens}.jsonl")
         except EmptyTestbedError as e:
-            print(e); funnel = json.loads((out/"funnel.json").read_text())
+            print(e); funnel = read_json(out/"funnel.json")
         rows.append({k: v for k, v in funnel.items() if k != "dropped"} | {f"dropped: {k}": v for k, v in funnel["dropped"].items()})
     return pd.DataFrame(rows).set_index("family").fillna(0)

@@ -1,5 +1,5 @@
 "The command: a stage killed halfway resumes when run again, with no record lost or written twice, then is reused."
-import json, os, signal, subprocess, sys, time
+import json, os, re, signal, subprocess, sys, time
 from pathlib import Path
 
 CLI = str(Path(sys.executable).parent/"retraction_nb")
@@ -20,6 +20,8 @@ def test_stage_resumes_after_kill(tmp_path):
     try: wait_for(out/"samples.jsonl", proc)
     finally: os.killpg(proc.pid, signal.SIGKILL); proc.wait()   # the command and its notebook kernel
     assert json.loads(manifest.read_text())["stages"]["testbed"]["status"] == "running"
+    status = subprocess.run([*cmd[:1], "status", *cmd[2:]], capture_output=True, text=True, timeout=120).stdout
+    assert re.search(r"testbed\s+interrupted", status), status    # the dead run is not shown as running
     assert not (out/"funnel.json").exists(), "killed too late: the stage had finished"
     sampled = (out/"samples.jsonl").read_text()
 

@@ -15,7 +15,9 @@ from retraction_nb.models import Study
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).parent/"retraction_nb")
 
-def lines(paths) -> int: return sum(sum(1 for l in open(p) if l.strip()) for p in paths)
+def lines(paths) -> int:
+    "Records in the files, leaving out caches set aside for another model or setting (see retraction_nb.store)."
+    return sum(sum(1 for l in open(p) if l.strip()) for p in paths if "set-aside" not in p.parts)
 
 def generations(folder:Path) -> int:
     "Records in a stage's generation caches (verdict files are counted by `verdicts`)."

@@ -13,9 +13,9 @@ __all__ = ['LABEL_FIELDS', 'QUESTION_FORMS', 'DEMONYMS', 'PLACE_NOUNS', 'AFTER_L
            'place_conflict', 'capital_conflict', 'spelled_numbers', 'birthplace_conflict', 'named_parents',
            'parent_conflict', 'conflict', 'plain', 'RuleJudge', 'LexicalJudge', 'question_kind', 'extract_messages',
            'parse_answer', 'judge_messages', 'parse_verdict', 'LocalChat', 'JudgeHTTPError', 'HTTPChat', 'serve_chat',
-           'LLMJudge', 'item_key', 'judge_cached', 'wilson', 'bootstrap', 'retraction_metrics', 'fmt_ci',
-           'verdict_names', 'judge_scores', 'class_accuracy', 'pairwise_kappa', 'plot_confusions', 'default_judge',
-           'default_judge_choice', 'make_judge', 'testbed_metrics', 'testbed_records', 'audit_scores']
+           'LLMJudge', 'item_key', 'judge_cached', 'retraction_metrics', 'verdict_names', 'judge_scores',
+           'class_accuracy', 'pairwise_kappa', 'plot_confusions', 'default_judge', 'default_judge_choice', 'make_judge',
+           'testbed_metrics', 'testbed_records', 'audit_scores']
 
 # %% ../nbs/03_judge.ipynb #8b36301f
 import hashlib, json, re, threading, time, unicodedata
@@ -30,11 +30,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 from tqdm.auto import tqdm
 
 from .models import chat, generate_ids, render_chat
+from .stats import bootstrap, fmt_ci, wilson
 from .store import read_json
 from .testbed import PAPER_SYSTEM, cached_map, geo, norm, read_jsonl
 
@@ -753,29 +753,6 @@ def judge_cached(judge,                   # a judge (callable with a `name`)
             for k in keys]
 
 # %% ../nbs/03_judge.ipynb #af12940d
-def wilson(k:int, n:int, level:float=0.95) -> tuple:
-    "(k/n, low, high): a proportion with its Wilson interval; nan when n is 0."
-    if n == 0: return (np.nan, np.nan, np.nan)
-    ci = binomtest(int(k), int(n)).proportion_ci(level, method="wilson")
-    return (k / n, float(ci.low), float(ci.high))
-
-def bootstrap(stat,                  # function of the (resampled) arrays, returning a float (nan when undefined)
-              *arrays,               # equal-length arrays, resampled together by row
-              n_boot:int=2000,       # number of resamples
-              level:float=0.95,      # interval coverage
-              seed:int=0):
-    "(value, low, high): `stat` on the data and its percentile bootstrap interval."
-    arrays = [np.asarray(a) for a in arrays]
-    if not len(arrays[0]): return (np.nan, np.nan, np.nan)
-    value = stat(*arrays)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(arrays[0]), size=(n_boot, len(arrays[0])))
-    boots = np.array([stat(*(a[i] for a in arrays)) for i in idx], dtype=float)
-    boots = boots[~np.isnan(boots)]
-    if np.isnan(value) or not len(boots): return (float(value), np.nan, np.nan)
-    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    return (float(value), float(lo), float(hi))
-
 def retraction_metrics(correct,              # per example: was the answer correct?
                        retracted,            # per example: True, False or None (undecided)
                        acknowledged=None,    # per example, optional: the stricter label
@@ -794,10 +771,6 @@ def retraction_metrics(correct,              # per example: was the answer corre
                     "acknowledged precision": wilson((wrong & ack).sum(), ack.sum()), "acknowledged rate": wilson(ack.sum(), len(keep))})
     return out
 
-def fmt_ci(v:tuple, digits:int=2) -> str:
-    "'0.25 [0.10, 0.40]' for a (value, low, high) triple."
-    value, lo, hi = v
-    return "n/a" if np.isnan(value) else f"{value:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 # %% ../nbs/03_judge.ipynb #87c769c9
 def verdict_names(verdicts) -> list[str]:

@@ -223,9 +223,12 @@ def _stop_criteria(tok, stops:tuple) -> StoppingCriteriaList:
 
 def _generation_config(tok, max_new_tokens, temperature, top_p) -> GenerationConfig:
     sample = temperature > 0
+    # every field set: `model.generate` fills unset ones from the model's own generation config (a repetition penalty,
+    # say), and the study's decoding is plain greedy or plain nucleus sampling on every model
     return GenerationConfig(max_new_tokens=max_new_tokens, do_sample=sample, temperature=temperature if sample else None,
                             top_p=top_p if sample else None, top_k=None, pad_token_id=tok.pad_token_id,
-                            eos_token_id=tok.eos_token_id)
+                            eos_token_id=tok.eos_token_id, repetition_penalty=1.0, no_repeat_ngram_size=0,
+                            min_new_tokens=0, bad_words_ids=None, suppress_tokens=None, begin_suppress_tokens=None)
 
 def _trim(ids:list[int], tok) -> list[int]:
     "Cut a generated row at its first end-of-sequence or pad token."
@@ -243,11 +246,15 @@ def _cache_argument(forward_class) -> str:
     "The name under which the model's forward takes its KV cache (`cache` in newer transformers, `past_key_values` before)."
     return "cache" if "cache" in inspect.signature(forward_class.forward).parameters else "past_key_values"
 
+def _base_class(model) -> type:
+    "The class whose forward finally runs (a peft wrapper passes the cache on to its base model)."
+    return type(model.get_base_model()) if hasattr(model, "get_base_model") else type(model)
+
 def _forward_last(model, ids, mask, pos, cache) -> torch.Tensor:
     "Logits at the last position of every row, the cache extended in place."
     with torch.inference_mode():
         return model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
-                     **{_cache_argument(type(model)): cache}).logits[:, -1]
+                     **{_cache_argument(_base_class(model)): cache}).logits[:, -1]
 
 def _prefill(model, tok, prompts:list[str], idx:list[int]) -> tuple:
     "Run the prompts `idx` (left-padded) into a fresh cache: the rows and each row's first greedy token."
@@ -256,6 +263,8 @@ def _prefill(model, tok, prompts:list[str], idx:list[int]) -> tuple:
     pos = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)     # as `model.generate` numbers left-padded rows
     cache = DynamicCache(config=model.config)
     first = _forward_last(model, enc.input_ids, mask, pos, cache).argmax(-1)
+    if cache.get_seq_length() != mask.shape[1]:   # the forward ignored the cache: decoding would lose the prompt
+        raise RuntimeError(f"{type(model).__name__} did not fill the KV cache it was given; use generate(..., engine='hf')")
     return _Rows(list(idx), cache, mask, pos[:, -1], first, [[] for _ in idx]), first
 
 def _step(model, rows:_Rows) -> torch.Tensor:
@@ -265,13 +274,17 @@ def _step(model, rows:_Rows) -> torch.Tensor:
     return _forward_last(model, rows.last[:, None], rows.mask, rows.pos[:, None], rows.cache).argmax(-1)
 
 def _keep(rows:_Rows, keep:list[int]) -> _Rows|None:
-    "Only the rows at positions `keep` (None when no row is left)."
+    "Only the rows at positions `keep` (None when no row is left), without the padding columns no kept row needs."
     if not keep: return None
     if len(keep) < len(rows.idx):
         sel = torch.tensor(keep, device=rows.mask.device)
         rows.cache.batch_select_indices(sel)
         rows.mask, rows.pos, rows.last = rows.mask[sel], rows.pos[sel], rows.last[sel]
         rows.idx, rows.out = [rows.idx[j] for j in keep], [rows.out[j] for j in keep]
+        first = int(rows.mask.any(0).nonzero()[0])   # padding left by rows that ended: the cache shrinks back
+        if first and all(type(l) is DynamicLayer for l in rows.cache.layers):
+            rows.mask = rows.mask[:, first:]
+            for layer in rows.cache.layers: layer.keys, layer.values = layer.keys[..., first:, :], layer.values[..., first:, :]
     return rows
 
 def _pad_left(t:torch.Tensor, length:int, dim:int) -> torch.Tensor:

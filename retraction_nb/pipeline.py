@@ -20,7 +20,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 from traitlets.config import Config
-from .models import DEFAULT_MODEL, MODELS, SCALES, Study, _is_hub_id, _repo_root
+from .models import DEFAULT_MODEL, MODELS, SCALES, Study, _is_hub_id, _repo_root, default_paper_data
 from .store import PROGRESS_ENV, CorruptFileError, LockedError, exclusive, read_json, sha256_of_files, write_json
 
 # %% ../nbs/08_pipeline.ipynb #6222a6b5
@@ -66,10 +66,18 @@ def config_of(study:Study, scale:str) -> dict:
 
 RUN_IDENTITY = ("model", "scale", "families", "data", "seed")   # what every stage of one run directory shares
 
+def _normal(config:dict) -> dict:
+    "The run's identity in one spelling: a model path resolved, families sorted, no data folder read as the default one."
+    model, default = config.get("model"), default_paper_data()
+    return {**config, "model": str(Path(model).expanduser().resolve()) if model and Path(model).expanduser().exists() else model,
+            "families": sorted(config["families"]) if config.get("families") else None,
+            "data": config.get("data") or (str(default) if default else None)}   # runs before the data folder was recorded
+
 def identity_conflict(recorded:dict|None, config:dict) -> str|None:
     "What differs between a run directory's recorded configuration and `config` in the fields all its stages share (None: nothing)."
     if not recorded: return None
-    differs = [f"{k}: {recorded.get(k)!r} there, {config.get(k)!r} now" for k in RUN_IDENTITY if recorded.get(k) != config.get(k)]
+    old, new = _normal(recorded), _normal(config)
+    differs = [f"{k}: {recorded.get(k)!r} there, {config.get(k)!r} now" for k in RUN_IDENTITY if old.get(k) != new.get(k)]
     return "; ".join(differs) or None
 
 def _model_files(name:str) -> dict:
@@ -78,8 +86,8 @@ def _model_files(name:str) -> dict:
     path = Path(name).expanduser()
     if path.is_file(): return {"path": str(path.resolve()), "size": path.stat().st_size, "mtime": int(path.stat().st_mtime)}
     if path.is_dir():
-        weights = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".json") and p.is_file())
-        return {"path": str(path.resolve()), "files": {p.name: [p.stat().st_size, int(p.stat().st_mtime)] for p in weights}}
+        files = sorted(p for p in path.iterdir() if p.is_file())   # weights, config and tokenizer files alike
+        return {"path": str(path.resolve()), "files": {p.name: [p.stat().st_size, int(p.stat().st_mtime)] for p in files}}
     from huggingface_hub import try_to_load_from_cache
     found = try_to_load_from_cache(name, "config.json")
     return {"snapshot": Path(found).parent.name} if isinstance(found, str) else {}
@@ -88,8 +96,8 @@ def resolved_inputs(study:Study) -> dict:
     "What the run reads, as found on disk now: the model's files and the checksums of the data folder's pool files."
     data = None
     if study.data:
-        pools = sorted(Path(study.data).glob("*/*_free.jsonl")) + sorted(Path(study.data).glob("universal_truthfulness/*.jsonl"))
-        data = {"path": str(study.data), "sha256": sha256_of_files(pools, relative_to=study.data)}
+        read = sorted(Path(study.data).glob("*/*.jsonl"))   # pools, professions, truthfulness statements (not the continuations below them)
+        data = {"path": str(study.data), "sha256": sha256_of_files(read, relative_to=study.data)}
     return {"model": {"name": study.model, **_model_files(study.model)}, "data": data}
 
 def stage_key(config:dict, notebook:Path, inputs:dict|None=None) -> str:
@@ -228,7 +236,8 @@ def execute_notebook(path:Path, env:dict, report:Path, desc:str=""):
                 if skipped(cell): continue
                 try: client.execute_cell(cell, i)
                 except CellExecutionError as e:
-                    raise StageError(f"{desc or path.stem}: {e.ename}: {ANSI.sub('', e.evalue)} (cell {i}; full traceback in {report})") from None
+                    message = " / ".join(l.strip() for l in ANSI.sub("", e.evalue).splitlines() if l.strip())   # one line
+                    raise StageError(f"{desc or path.stem}: {e.ename}: {message} (cell {i}; full traceback in {report})") from None
     finally:
         sockets.cleanup()
         for k, v in saved.items():
@@ -324,9 +333,10 @@ def main(argv=None):
     "Run the stage (or the whole study) named on the command line; print the summary table."
     args = parser().parse_args(argv)
     study = study_from_args(args)
-    if args.command == "status": print(status_table(study, args.scale).to_string()); return
     t0 = time.time()
-    try: summary = run_study(study, STUDY if args.command == "run" else [args.command], args.scale, args.force)
+    try:
+        if args.command == "status": print(status_table(study, args.scale).to_string()); return
+        summary = run_study(study, STUDY if args.command == "run" else [args.command], args.scale, args.force)
     except (InputError, StageError, LockedError, CorruptFileError) as e: raise SystemExit(f"retraction_nb: {e}") from None
     print(summary.to_string())
     print(f"{args.command}: {time.time() - t0:.0f} s; files in {study.root(args.scale)}")

@@ -465,7 +465,11 @@ def _prepare_dir(out_dir:Path, config:dict):
     old = read_json(cfg_path)
     if old is not None and old != config:
         differs = "; ".join(f"{k}: {old.get(k)!r} there, {config.get(k)!r} now" for k in sorted({**old, **config}) if old.get(k) != config.get(k))
-        raise ValueError(f"{out_dir} holds a testbed built with another config ({differs}); use another folder or delete it")
+        hint = (" (the fingerprint covers the weights, their dtype and the config: the same model in another dtype counts as another)"
+                if "model_fingerprint" in old else
+                f" (it was built before fingerprints were recorded: if with this very model, add \"model_fingerprint\": "
+                f"{config.get('model_fingerprint')!r} to its config.json)" if set(old) ^ set(config) == {"model_fingerprint"} else "")
+        raise ValueError(f"{out_dir} holds a testbed built with another config ({differs}){hint}; use another folder or delete it")
     write_json(cfg_path, config)
 
 def _verification_prompt(tok, family, question):
@@ -590,8 +594,8 @@ def continue_testbed(model, tok, out_dir:str|Path,
     records = load_testbed(out_dir, split)
     items = [(f"{r['index']}|{r['name']}", render_chat(tok, r["messages"])) for r in records]
     cache = Path(out_dir)/f"continuation_cache_{max_new_tokens}.jsonl"
-    outs = cached_generate(model, tok, cache, items, desc="continue", max_new_tokens=max_new_tokens,
-                           batch_size=batch_size, stop=("\n",))
+    outs = cached_generate(model, tok, cache, items, desc="continue", max_new_tokens=max_new_tokens, batch_size=batch_size,
+                           stop=("\n",), identity={"model": model_fingerprint(model), "max_new_tokens": max_new_tokens})
     results = [{**r, "continuation": outs[k]} for r, (k, _) in zip(records, items)]
     write_jsonl(Path(out_dir)/"continuations.jsonl", results)
     return results

@@ -76,6 +76,7 @@ def main():
     rows, texts = [], {}
     for steer in (False, True):
         for label, kw in [("model.generate, batch 16 (before)", dict(engine="hf", batch_size=16)),
+                          ("model.generate, batch 64", dict(engine="hf", batch_size=64)),
                           ("refilling loop, batch 32", dict(batch_size=32)), ("refilling loop, batch 64", dict(batch_size=64))]:
             if steer:
                 with add_vectors(model, vectors, positions=-1): row, ids = workload(model, tok, prompts, label, **kw)

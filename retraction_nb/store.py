@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['PROGRESS_ENV', 'CorruptFileError', 'write_atomic', 'write_json', 'read_json', 'digest', 'sha256_of_files',
-           'tensor_digest', 'model_fingerprint', 'LockedError', 'exclusive', 'keyed_cache', 'report_progress']
+           'tensor_digest', 'model_fingerprint', 'LockedError', 'exclusive', 'keyed_cache', 'differences',
+           'report_progress']
 
 # %% ../nbs/09_store.ipynb #7b6fbde8
 import hashlib, json, os, socket, warnings
@@ -133,7 +134,7 @@ def keyed_cache(path:str|Path,  # the cache file that readers use
     if have is not None and digest(have) == want: return path
     if have is not None or path.exists():
         aside = path.parent/"set-aside"/(digest(have) if have is not None else "unkeyed")
-        warnings.warn(f"{path} was made for another identity ({_differs(have, identity)}); set aside in {aside}")
+        warnings.warn(f"{path} was made for another identity ({differences(have, identity) if have is not None else 'no identity recorded'}); set aside in {aside}")
         aside.mkdir(parents=True, exist_ok=True)
         for f in _companions(path):
             if f.exists(): f.replace(aside/f.name)
@@ -143,8 +144,8 @@ def keyed_cache(path:str|Path,  # the cache file that readers use
     write_json(id_file, identity)
     return path
 
-def _differs(have:dict|None, want:dict) -> str:
-    if have is None: return "no identity recorded"
+def differences(have:dict, want:dict) -> str:
+    "The fields whose values differ, as 'field: old there, new now; ...' (for messages that say what changed)."
     keys = sorted(k for k in {**have, **want} if have.get(k) != want.get(k))
     return "; ".join(f"{k}: {have.get(k)!r} there, {want.get(k)!r} now" for k in keys)
 

@@ -22,7 +22,7 @@ from typing import Callable
 from tqdm.auto import tqdm
 
 from .models import at_scale, chat, generate, render_chat
-from .store import exclusive, keyed_cache, model_fingerprint, read_json, report_progress, write_atomic, write_json
+from .store import differences, exclusive, keyed_cache, model_fingerprint, read_json, report_progress, write_atomic, write_json
 
 # %% ../nbs/02_testbed.ipynb #4488185d
 def read_jsonl(path:str|Path,        # the file
@@ -464,7 +464,7 @@ def _prepare_dir(out_dir:Path, config:dict):
     cfg_path = out_dir/"config.json"
     old = read_json(cfg_path)
     if old is not None and old != config:
-        differs = "; ".join(f"{k}: {old.get(k)!r} there, {config.get(k)!r} now" for k in sorted({**old, **config}) if old.get(k) != config.get(k))
+        differs = differences(old, config)
         hint = (" (the fingerprint covers the weights, their dtype and the config: the same model in another dtype counts as another)"
                 if "model_fingerprint" in old else
                 f" (it was built before fingerprints were recorded: if with this very model, add \"model_fingerprint\": "

@@ -13,9 +13,9 @@ import torch
 from transformers import DynamicCache
 
 from retraction_nb.hooks import add_vectors
-from retraction_nb.judge import testbed_records
+from retraction_nb.testbed import testbed_records
 from retraction_nb.models import Study, chat, generate_ids, load_model, render_chat
-from retraction_nb.probe import directions_or_stand_in
+from retraction_nb.probe import load_directions
 from retraction_nb.steering import steering_vectors
 from retraction_nb.testbed import PAPER_SYSTEM, capital, city_in_country
 
@@ -23,7 +23,7 @@ OUT = Path(__file__).resolve().parent/"generation.json"
 
 def workload_prompts(tok, n:int) -> tuple[list[str], str]:
     "Continuation prompts of the study's testbed (the full run's, if there is one here), else built-in stand-ins."
-    run = Study().run
+    run = Study().testbeds("full")
     try: records = testbed_records(run)
     except (FileNotFoundError, ValueError): records = []
     if records:
@@ -71,7 +71,7 @@ def main():
          "when": time.strftime("%Y-%m-%d %H:%M"), "model": "smollm2-135m (fp32)", "prompts": len(prompts), "source": source}
     r["prefill tok/s (batch 32)"] = round(prefill_rate(model, tok, prompts), 1)
     r["decode tok/s"] = {b: round(decode_rate(model, tok, prompts[0], b), 1) for b in (1, 32, 128)}
-    directions = directions_or_stand_in(Study().run/"probe", model)["directions"]
+    directions = load_directions(Study().directions_file(at="full"))["directions"]
     vectors = steering_vectors(directions, range(8, 14), alpha=4.0, sign=-1)   # a setting of the study's sweep
     rows, texts = [], {}
     for steer in (False, True):

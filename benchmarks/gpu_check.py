@@ -479,7 +479,7 @@ def main(argv=None):
         run.check(f"{name} | lora", lambda: check_lora(model, tok, plan["lora_examples"]), reserve=20)   # (adapters unloaded after)
         run.check(f"{name} | probe", lambda: check_probe(model, tok, statements), reserve=30)   # last: its fit's time varies most
         if i == 0: run.report["estimate"] = estimate(run.report["checks"], name, batches)
-        del model, directions; box.clear(); gc.collect()
+        model = directions = None; box.clear(); gc.collect()
         if torch.cuda.is_available(): torch.cuda.empty_cache()
     run.write()
     est = run.report.get("estimate", {})

@@ -34,14 +34,14 @@ def statements(folder:Path) -> int:
         with safe_open(f, "pt") as st: n += st.get_slice(next(iter(st.keys()))).get_shape()[1]
     return n
 
-def counts(root:Path) -> dict:
+def counts(study:Study, scale:str) -> dict:
     "What each stage processed, read from its files."
-    sft = json.loads((root/"sft"/"adapter"/"training.json").read_text())
-    return {"testbed": ("generations (samples, verifications, continuations)", generations(root/"testbeds")),
-            "judge": ("judged items", verdicts(root/"judge")),
-            "probe": ("statements and answers read", statements(root/"probe")),
-            "steer": ("steered continuations", generations(root/"steering")),
-            "patch": ("patched continuations", generations(root/"patching")),
+    sft = json.loads((study.sft_adapter(scale)/"training.json").read_text())
+    return {"testbed": ("generations (samples, verifications, continuations)", generations(study.dir("testbed", scale))),
+            "judge": ("judged items", verdicts(study.dir("judge", scale))),
+            "probe": ("statements and answers read", statements(study.dir("probe", scale))),
+            "steer": ("steered continuations", generations(study.dir("steer", scale))),
+            "patch": ("patched continuations", generations(study.dir("patch", scale))),
             "sft": ("training examples x epochs", sft["examples"] * sft["epochs"])}
 
 def main():
@@ -52,10 +52,10 @@ def main():
         t0 = time.time()
         subprocess.run([CLI, "run", "--scale", args.scale, "--run-dir", run], check=True)
         wall = time.time() - t0
-        root = Study(run=Path(run)).root(args.scale)
-        stages = json.loads((root/"manifest.json").read_text())["stages"]
+        study = Study(run=Path(run))
+        stages = json.loads(study.manifest_file(args.scale).read_text())["stages"]
         rows = [{"stage": s, "seconds": stages[s]["seconds"], "what": what, "examples": n,
-                 "examples/s": round(n / stages[s]["seconds"], 2)} for s, (what, n) in counts(root).items()]
+                 "examples/s": round(n / stages[s]["seconds"], 2)} for s, (what, n) in counts(study, args.scale).items()]
     out = {"scale": args.scale, "when": time.strftime("%Y-%m-%d %H:%M"), "wall seconds": round(wall, 1),
            "machine": {"cpu cores": os.cpu_count(), "platform": platform.platform()}, "stages": rows}
     path = ROOT/"benchmarks"/f"study_{args.scale}.json"

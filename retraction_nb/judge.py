@@ -15,7 +15,7 @@ __all__ = ['LABEL_FIELDS', 'QUESTION_FORMS', 'DEMONYMS', 'PLACE_NOUNS', 'AFTER_L
            'parse_answer', 'judge_messages', 'parse_verdict', 'LocalChat', 'JudgeHTTPError', 'HTTPChat', 'serve_chat',
            'LLMJudge', 'item_key', 'judge_cached', 'retraction_metrics', 'verdict_names', 'judge_scores',
            'class_accuracy', 'pairwise_kappa', 'plot_confusions', 'default_judge', 'default_judge_choice', 'make_judge',
-           'testbed_metrics', 'testbed_records', 'audit_scores']
+           'testbed_metrics', 'audit_scores']
 
 # %% ../nbs/03_judge.ipynb #8b36301f
 import hashlib, json, re, threading, time, unicodedata
@@ -33,10 +33,10 @@ import seaborn as sns
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 from tqdm.auto import tqdm
 
-from .models import chat, generate_ids, render_chat
+from .models import generate_ids, render_chat
 from .stats import bootstrap, fmt_ci, wilson
-from .store import read_json
-from .testbed import PAPER_SYSTEM, cached_map, geo, norm, read_jsonl
+from .store import cached_map, read_json, read_jsonl
+from .testbed import geo, norm
 
 # %% ../nbs/03_judge.ipynb #0a97a29f
 LABEL_FIELDS = ("id", "source", "family", "question", "answer", "continuation", "correct", "retracted", "acknowledged")
@@ -58,8 +58,8 @@ def data_path(name:str="judge_labels.jsonl",   # a file in the repository's data
               root:str|Path|None=None,         # the repository (default: the one this package is in)
              ) -> Path:
     "Where the repository keeps a hand-labelled set."
-    from retraction_nb.models import _repo_root
-    return Path(root or _repo_root() or ".")/"data"/name
+    from retraction_nb.models import repo_root
+    return Path(root or repo_root() or ".")/"data"/name
 
 def labels_path(root:str|Path|None=None) -> Path:
     "The study's own labelled set."
@@ -829,9 +829,13 @@ def default_judge():
     "The study's default judge: a callable on items `{question, answer, continuation, family}` -> verdict dicts."
     return RuleJudge()
 
-def default_judge_choice(run_dir:str|Path) -> str:
-    "The judge chosen in `03_judge` for this run directory (default: the rule judge)."
-    return (read_json(Path(run_dir)/"choice.json") or {"judge": "rules"})["judge"]
+def default_judge_choice(study) -> str:
+    "The judge that the judge stage chose for this study's subject and scale (`Study.judge_choice_file`)."
+    path = study.judge_choice_file()
+    if not path.exists():
+        smoke = " --scale smoke" if path.parent.parent.name == "smoke" else ""
+        raise FileNotFoundError(f"no judge choice in {path}: run the judge stage first (retraction_nb judge{smoke})")
+    return read_json(path)["judge"]
 
 # %% ../nbs/03_judge.ipynb #cdf3f838
 def make_judge(name:str,          # 'rules', 'lexical', 'llm:<model>' (a loaded model) or 'http:<model>@<url>'
@@ -863,19 +867,6 @@ def testbed_metrics(judge,                        # a judge
         rows.append({"testbed": name, **{k: (fmt_ci(v) if isinstance(v, tuple) else v) for k, v in m.items()},
                      "refusals": outcomes.count("refusal"), "empty": outcomes.count("empty")})
     return pd.DataFrame(rows).set_index("testbed")
-
-# %% ../nbs/03_judge.ipynb #418a663e
-def testbed_records(run_dir:str|Path,   # a model's run directory, holding testbeds/<family>/continuations.jsonl
-                    limit:int|None=None, # keep at most this many records per family
-                   ) -> list[dict]:
-    "Continuation records of every testbed in `run_dir`, or (with none there) the labelled set's model continuations."
-    families = {f.parent.name: read_jsonl(f) for f in sorted((Path(run_dir)/"testbeds").glob("*/continuations.jsonl"))}
-    if not families:
-        for r in read_labels(labels_path()):
-            if r["source"] != "written":
-                families.setdefault(r["family"], []).append(
-                    {**r, "name": r["answer"], "result": r["correct"], "messages": chat(r["question"], r["answer"], system=PAPER_SYSTEM)})
-    return [r for records in families.values() for r in records[:limit]]
 
 # %% ../nbs/03_judge.ipynb #6a1d0c02
 def audit_scores(rows:list[dict]) -> pd.DataFrame:

@@ -5,8 +5,9 @@
 # %% auto #0
 __all__ = ['STAGES', 'STUDY', 'VERSIONED', 'RUN_IDENTITY', 'ANSI', 'notebooks_dir', 'stage_notebook', 'environment', 'config_of',
            'identity_conflict', 'resolved_inputs', 'stage_key', 'Manifest', 'InputError', 'check_model', 'check_device',
-           'check_data', 'check_inputs', 'study_env', 'skipped', 'progress_shown', 'StageError', 'execute_notebook',
-           'run_stage', 'run_study', 'parser', 'study_from_args', 'status_table', 'main', 'run_listing']
+           'check_data', 'check_adapter', 'check_inputs', 'study_env', 'skipped', 'progress_shown', 'StageError',
+           'execute_notebook', 'run_stage', 'run_study', 'parser', 'study_from_args', 'status_table', 'main',
+           'run_listing']
 
 # %% ../nbs/08_pipeline.ipynb #66690eed
 import argparse, hashlib, json, os, platform, re, socket, subprocess, tempfile, threading, time
@@ -20,18 +21,18 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 from traitlets.config import Config
-from .models import DEFAULT_MODEL, MODELS, SCALES, Study, _is_hub_id, _repo_root, default_paper_data
-from .store import PROGRESS_ENV, CorruptFileError, LockedError, exclusive, read_json, sha256_of_files, write_json
+from .models import DEFAULT_MODEL, MODELS, SCALES, Study, is_hub_id, repo_root, default_paper_data
+from .store import PROGRESS_ENV, READS_ENV, CorruptFileError, LockedError, exclusive, read_json, sha256_of_files, write_json
 
 # %% ../nbs/08_pipeline.ipynb #6222a6b5
 STAGES = {"testbed": "02_testbed.ipynb", "continue": "02_testbed.ipynb", "judge": "03_judge.ipynb",
           "probe": "04_probe.ipynb", "steer": "05_steering.ipynb", "patch": "06_patching.ipynb", "sft": "07_sft.ipynb"}
-STUDY = ["testbed", "judge", "probe", "steer", "patch", "sft"]   # what `run` runs, in order
+STUDY = ["testbed", "judge", "probe", "steer", "patch", "sft"]   # what `run` runs, in order (a subject with an adapter: all but sft)
 VERSIONED = ("retraction_nb", "torch", "transformers", "peft", "scikit-learn", "numpy")
 
 def notebooks_dir() -> Path:
     "The repository's `nbs/` folder, which holds the stages."
-    root = _repo_root()
+    root = repo_root()
     if root is None or not (root/"nbs").is_dir():
         raise FileNotFoundError("the stages run the study notebooks in nbs/: install retraction_nb from a repository "
                                 "checkout (pip install -e .)")
@@ -48,7 +49,7 @@ def environment() -> dict:
     def v(name):
         try: return version(name)
         except PackageNotFoundError: return None
-    root, commit = _repo_root(), None
+    root, commit = repo_root(), None
     if root:
         try:
             commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or None
@@ -61,17 +62,18 @@ def environment() -> dict:
 
 def config_of(study:Study, scale:str) -> dict:
     "The settings that decide a stage's results."
-    return {"model": study.model, "scale": scale, "families": list(study.families) if study.families else None,
+    return {"model": study.model, "adapter": study.adapter, "scale": scale, "families": list(study.families) if study.families else None,
             "data": str(study.data) if study.data else None, "seed": study.seed, "judge": study.judge or "rules"}
 
-RUN_IDENTITY = ("model", "scale", "families", "data", "seed")   # what every stage of one run directory shares
+RUN_IDENTITY = ("model", "adapter", "scale", "families", "data", "seed")   # what every stage of one subject's folder shares
 
 def _normal(config:dict) -> dict:
     "The run's identity in one spelling: a model path resolved, families sorted, no data folder read as the default one."
     model, default = config.get("model"), default_paper_data()
     return {**config, "model": str(Path(model).expanduser().resolve()) if model and Path(model).expanduser().exists() else model,
             "families": sorted(config["families"]) if config.get("families") else None,
-            "data": config.get("data") or (str(default) if default else None)}   # runs before the data folder was recorded
+            "data": config.get("data") or (str(default) if default else None),   # runs before the data folder was recorded
+            "adapter": config.get("adapter")}                                    # runs before subjects had adapters
 
 def identity_conflict(recorded:dict|None, config:dict) -> str|None:
     "What differs between a run directory's recorded configuration and `config` in the fields all its stages share (None: nothing)."
@@ -92,13 +94,16 @@ def _model_files(name:str) -> dict:
     found = try_to_load_from_cache(name, "config.json")
     return {"snapshot": Path(found).parent.name} if isinstance(found, str) else {}
 
-def resolved_inputs(study:Study) -> dict:
-    "What the run reads, as found on disk now: the model's files and the checksums of the data folder's pool files."
+def resolved_inputs(study:Study, scale:str="full") -> dict:
+    "What the run reads, as found on disk now: the model's files, the adapter's checksums and those of the data folder's pool files."
     data = None
     if study.data:
         read = sorted(Path(study.data).glob("*/*.jsonl"))   # pools, professions, truthfulness statements (not the continuations below them)
         data = {"path": str(study.data), "sha256": sha256_of_files(read, relative_to=study.data)}
-    return {"model": {"name": study.model, **_model_files(study.model)}, "data": data}
+    adapter = study.adapter_path(scale)
+    adapter = {"path": str(adapter), "sha256": sha256_of_files(sorted(adapter.glob("*")), relative_to=adapter)} \
+              if adapter and adapter.is_dir() else None
+    return {"model": {"name": study.model, **_model_files(study.model)}, "adapter": adapter, "data": data}
 
 def stage_key(config:dict, notebook:Path, inputs:dict|None=None) -> str:
     "A checksum of the configuration, of the inputs as found on disk (see `resolved_inputs`) and of the notebook's code."
@@ -131,7 +136,7 @@ def check_model(name:str):
     if path.is_dir():
         if not (path/"config.json").is_file(): raise InputError(f"--model {name}: the folder has no config.json, so it is not a model folder")
         return
-    if not _is_hub_id(name) or Path(name.split("/")[0]).is_dir() or name.startswith((".", "~", "/")):
+    if not is_hub_id(name) or Path(name.split("/")[0]).is_dir() or name.startswith((".", "~", "/")):
         raise InputError(f"--model {name}: no such folder, and not a registered name ({', '.join(MODELS)}) or a Hugging Face id (org/name)")
     from huggingface_hub import try_to_load_from_cache
     if isinstance(try_to_load_from_cache(name, "config.json"), str): return   # downloaded before
@@ -156,7 +161,8 @@ def check_device(device:str|None):
 
 def check_data(data:Path|None, families:tuple|None):
     "Raise `InputError` for unknown families, a paper family without the data folder, or a pool file that is empty or unreadable."
-    from retraction_nb.testbed import BUILTIN_FAMILIES, read_jsonl
+    from retraction_nb.testbed import BUILTIN_FAMILIES
+    from retraction_nb.store import read_jsonl
     paper = ("wikidata", "celebrity")
     unknown = sorted(set(families or ()) - set(BUILTIN_FAMILIES) - set(paper))
     if unknown: raise InputError(f"--families: unknown {', '.join(unknown)}; known: {', '.join([*BUILTIN_FAMILIES, *paper])}")
@@ -171,11 +177,21 @@ def check_data(data:Path|None, families:tuple|None):
             except ValueError as e: raise InputError(str(e)) from None
             if not records: raise InputError(f"{path} is empty: the {family} pool would silently be built from one split")
 
-def check_inputs(study:Study):
-    "Everything the command can check before a model loads: run directory, device, model, families and data."
+def check_adapter(study:Study, scale:str):
+    "Raise `InputError` if the study's subject has an adapter that is not there (the SFT stage not run yet, or a wrong folder)."
+    path = study.adapter_path(scale)
+    if path is None or (path/"adapter_config.json").is_file(): return
+    if study.adapter == "sft":
+        raise InputError(f"{study.model}+sft: no SFT adapter in {path}; run the SFT stage first (retraction_nb sft"
+                         f"{' --scale smoke' if scale == 'smoke' else ''})")
+    raise InputError(f"--adapter {path}: no adapter_config.json there, so it is not a PEFT adapter folder")
+
+def check_inputs(study:Study, scale:str="full"):
+    "Everything the command can check before a model loads: run directory, device, model, adapter, families and data."
     if study.run.exists() and not study.run.is_dir(): raise InputError(f"--run-dir {study.run}: a file, not a folder")
     check_device(study.device)
     check_model(study.model)
+    check_adapter(study, scale)
     check_data(study.data, study.families)
 
 # %% ../nbs/08_pipeline.ipynb #1718f633
@@ -187,6 +203,7 @@ def study_env(study:Study, scale:str) -> dict:
     if study.data: env["RETRACTION_NB_PAPER_DATA"] = str(Path(study.data).resolve())   # read by `paper_data_dir` too
     if study.device: env["RETRACTION_NB_DEVICE"] = study.device
     if study.judge: env["RETRACTION_NB_JUDGE"] = study.judge
+    if study.adapter: env["RETRACTION_NB_ADAPTER"] = study.adapter
     return env
 
 def _is_progress(output) -> bool:
@@ -248,35 +265,45 @@ def execute_notebook(path:Path, env:dict, report:Path, desc:str=""):
         report.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, report)
 
+def _inputs_read(log:Path, run:Path) -> list[str]:
+    "The files a stage read (see `note_read`), leaving out its tests' temporary files (but not a run directory in the temp folder)."
+    paths = sorted(set(log.read_text().splitlines())) if log.exists() else []
+    temp, run = Path(tempfile.gettempdir()).resolve(), Path(run).resolve()
+    return [p for p in paths if Path(p).is_relative_to(run) or not Path(p).is_relative_to(temp)]
+
 def run_stage(stage:str, study:Study, scale:str="full", force:bool=False) -> dict:
     "Run one stage (or reuse it when done with the same key); returns its manifest entry."
     if scale not in SCALES: raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     notebook = stage_notebook(stage)
-    root = study.root(scale)
-    manifest, config = Manifest(root/"manifest.json"), config_of(study, scale)
+    if stage == "sft" and study.adapter: raise InputError("the SFT stage fine-tunes the model itself: run it without an adapter")
+    home = study.home(scale)
+    manifest, config = Manifest(study.manifest_file(scale)), config_of(study, scale)
     if (conflict := identity_conflict(manifest.data.get("config"), config)):
-        raise InputError(f"{root} holds results of another run ({conflict}); give this one its own --run-dir")
-    inputs = resolved_inputs(study)
+        raise InputError(f"{home} holds results of another run ({conflict}); give this one its own --run-dir")
+    inputs = resolved_inputs(study, scale)
     key = stage_key(config, notebook, inputs)   # new weights in the model's folder, or changed data, make a new key
     done = manifest.stage(stage)
     if done.get("status") == "done" and done.get("key") == key and not force: return {**done, "reused": True}
     manifest.update(config={k: config[k] for k in RUN_IDENTITY}, inputs=inputs, environment=environment())
     manifest.update(stage, status="running", key=key, config=config, notebook=notebook.name, pid=os.getpid(),
                     host=socket.gethostname(), started=datetime.now(timezone.utc).isoformat(), error=None)
-    t0, report = time.time(), root/"reports"/f"{stage}.ipynb"
-    try: execute_notebook(notebook, study_env(study, scale), report, desc=stage)
-    except BaseException as e:
-        status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
-        manifest.update(stage, status=status, seconds=round(time.time() - t0, 1), error=f"{type(e).__name__}: {str(e)[-500:]}")
-        raise
-    manifest.update(stage, status="done", seconds=round(time.time() - t0, 1), report=str(report.relative_to(root)), error=None)
+    t0, report = time.time(), study.report_file(stage, scale)
+    with tempfile.TemporaryDirectory(prefix="retraction_nb-reads-") as reads:
+        env = {**study_env(study, scale), READS_ENV: str(Path(reads)/"reads.txt")}   # what the stage reads (see `note_read`)
+        try: execute_notebook(notebook, env, report, desc=stage)
+        except BaseException as e:
+            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            manifest.update(stage, status=status, seconds=round(time.time() - t0, 1), error=f"{type(e).__name__}: {str(e)[-500:]}")
+            raise
+        read = _inputs_read(Path(env[READS_ENV]), study.run)
+    manifest.update(stage, status="done", seconds=round(time.time() - t0, 1), report=str(report.relative_to(home)), read=read, error=None)
     return {**manifest.stage(stage), "reused": False}
 
 def run_study(study:Study, stages=STUDY, scale:str="full", force:bool=False) -> pd.DataFrame:
     "Run `stages` in order (the whole study by default), holding the run directory's lock; a summary row per stage."
-    check_inputs(study)
+    check_inputs(study, scale)
     rows = []
-    with exclusive(study.root(scale)/".lock", what=f"retraction_nb {' '.join(stages)}"):
+    with exclusive(study.home(scale)/".lock", what=f"retraction_nb {' '.join(stages)}"):
         for stage in tqdm(stages, desc="study", unit="stage"):
             entry = run_stage(stage, study, scale, force)
             rows.append({"stage": stage, "status": "reused" if entry["reused"] else entry["status"],
@@ -288,7 +315,10 @@ def parser() -> argparse.ArgumentParser:
     "The command line of `retraction_nb`."
     p = argparse.ArgumentParser(prog="retraction_nb", description="Run the retraction study (or one stage of it) on a model.")
     p.add_argument("command", choices=[*STAGES, "run", "status"], help="a stage, 'run' for the whole study, or 'status'")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"registry name, Hugging Face id, local folder or .gguf (default {DEFAULT_MODEL})")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"registry name, Hugging Face id, local folder or .gguf (default {DEFAULT_MODEL}); "
+                   "NAME+sft: the model with the SFT stage's adapter of the same run")
+    p.add_argument("--adapter", default=None, help="a PEFT adapter folder: study the model with this adapter merged in (its own "
+                   "folder, subjects/<name>, in the run directory)")
     p.add_argument("--families", default=None, help="comma-separated testbed families (default: all that apply)")
     p.add_argument("--data", default=None, help="the paper's data folder; its question pools join the testbed")
     p.add_argument("--scale", default="full", choices=SCALES, help="'full' (the study) or 'smoke' (a quick check)")
@@ -308,13 +338,14 @@ def study_from_args(args) -> Study:
     if args.judge and not args.judge.startswith(("http://", "https://")):
         raise SystemExit(f"--judge {args.judge}: expected the URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     judge = f"http:{args.judge_model or 'default'}@{args.judge}" if args.judge else None   # a name `judge.make_judge` reads
-    return Study(model=args.model, run=args.run_dir, device=args.device, seed=args.seed, judge=judge,
+    if args.adapter and not Path(args.adapter).is_dir(): raise SystemExit(f"--adapter {args.adapter}: no such folder")
+    return Study(model=args.model, run=args.run_dir, device=args.device, seed=args.seed, judge=judge, adapter=args.adapter,
                  data=Path(args.data) if args.data else None,
                  families=tuple(f.strip() for f in args.families.split(",")) if args.families else None)
 
 def status_table(study:Study, scale:str) -> pd.DataFrame:
     "The manifest's stages as a table; a stage whose process has died while it ran shows as 'interrupted'."
-    stages = Manifest(study.root(scale)/"manifest.json").data["stages"]
+    stages = Manifest(study.manifest_file(scale)).data["stages"]
     return pd.DataFrame([{"stage": s, **{k: e.get(k) for k in ("status", "seconds", "started", "report")},
                           "status": _status(e)} for s, e in stages.items()]).set_index("stage") if stages else pd.DataFrame()
 
@@ -336,10 +367,11 @@ def main(argv=None):
     t0 = time.time()
     try:
         if args.command == "status": print(status_table(study, args.scale).to_string()); return
-        summary = run_study(study, STUDY if args.command == "run" else [args.command], args.scale, args.force)
+        whole = [s for s in STUDY if not (study.adapter and s == "sft")]   # a fine-tuned subject is not fine-tuned again
+        summary = run_study(study, whole if args.command == "run" else [args.command], args.scale, args.force)
     except (InputError, StageError, LockedError, CorruptFileError) as e: raise SystemExit(f"retraction_nb: {e}") from None
     print(summary.to_string())
-    print(f"{args.command}: {time.time() - t0:.0f} s; files in {study.root(args.scale)}")
+    print(f"{args.command}: {time.time() - t0:.0f} s; files in {study.home(args.scale)}")
 
 # %% ../nbs/08_pipeline.ipynb #69082172
 def run_listing(run:Path) -> pd.DataFrame:

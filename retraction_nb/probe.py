@@ -5,31 +5,29 @@
 # %% auto #0
 __all__ = ['CONTINENTS', 'utqa_statements', 'builtin_statements', 'split_statements', 'statement_prompts', 'last_token_states',
            'cached_states', 'LayerProbes', 'direction_scores', 'auroc', 'probe_report', 'plot_layers',
-           'save_directions', 'load_directions', 'directions_or_stand_in', 'best_layer_row', 'testbed_prompts',
-           'belief_by_group', 'auroc_row', 'answer_records']
+           'save_directions', 'load_directions', 'best_layer_row', 'testbed_prompts', 'belief_by_group', 'auroc_row']
 
 # %% ../nbs/04_probe.ipynb #4fd54897
-import hashlib, json, random
+import hashlib, random
 from functools import lru_cache
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
-from .hooks import capture, decoder_layers
-from .judge import bootstrap, fmt_ci
+from .hooks import capture
+from .stats import bootstrap, fmt_ci
 from .models import chat, render_chat
-from .store import model_fingerprint, report_progress
-from .testbed import PAPER_SYSTEM, _by_population, geo, norm, read_jsonl
+from .store import model_fingerprint, note_read, read_jsonl, report_progress
+from .testbed import PAPER_SYSTEM, by_population, geo, norm
 
 # %% ../nbs/04_probe.ipynb #a25fff0a
 def utqa_statements(data_dir:str|Path,   # the paper's data folder (holding universal_truthfulness/)
@@ -67,7 +65,7 @@ def builtin_statements(seed:int=0,       # seeds the choice of false answers
     top = lambda cs, k: [c["name"] for c in sorted(cs, key=lambda c: -c["population"])[:k]]
     countries_of = lru_cache(None)(lambda name: {c["countrycode"] for c in g.cities.get(norm(name), [])})
     skip = set(map(tuple, exclude))
-    isos = _by_population([i for i in g.countries if len(by_country.get(i, [])) >= 5])
+    isos = by_population([i for i in g.countries if len(by_country.get(i, [])) >= 5])
     states = [s for s in g.states if len(by_state.get(s, [])) >= 4]
     capitals = [i for i in g.countries if g.countries[i]["capital"]]
     named = {}
@@ -215,24 +213,15 @@ def save_directions(probes:LayerProbes, path:str|Path, source:str=""):
 def load_directions(path:str|Path) -> dict:
     "The saved directions (layers, d), thresholds, validation accuracies, best layer and statement source."
     from safetensors import safe_open
-    if not Path(path).exists(): raise FileNotFoundError(f"No directions at {path}: run the probe notebook (04_probe) first")
+    if not Path(path).exists():
+        smoke = " --scale smoke" if "smoke" in Path(path).parts else ""
+        raise FileNotFoundError(f"no directions at {path}: run the probe stage first (retraction_nb probe{smoke})")
+    note_read(path)
     with safe_open(path, "pt") as f:
         out = {k: f.get_tensor(k) for k in f.keys()}
         meta = f.metadata()
     return {**out, "best_layer": int(meta["best_layer"]), "source": meta["source"]}
 
-def directions_or_stand_in(probe_dir:str|Path,   # a probe stage's folder (see `Study.dir('probe')`)
-                           model,                 # the model the directions are for (their shape)
-                           source:str="built-in", # which statements' directions
-                          ) -> dict:
-    "The saved directions and thresholds; before `04_probe` has run (smoke tests on a fresh checkout), random stand-ins, said so."
-    path = Path(probe_dir)/f"directions_{source}.safetensors"
-    if path.exists(): return load_directions(path)
-    print(f"no saved directions in {probe_dir}: using random stand-ins")
-    layers, d = len(decoder_layers(model)), model.config.hidden_size
-    r = torch.randn(layers, d, generator=torch.Generator().manual_seed(7))
-    return {"directions": r / r.norm(dim=1, keepdim=True) * d ** 0.5, "thresholds": torch.zeros(layers),
-            "best_layer": layers // 2, "source": "random stand-in"}
 
 # %% ../nbs/04_probe.ipynb #80740f2a
 def best_layer_row(probes:LayerProbes, X_test, y_test, n_boot:int=2000) -> dict:
@@ -265,11 +254,3 @@ def auroc_row(target:str, y, score, n_boot:int=2000) -> dict:
     y = np.asarray(y, dtype=bool)
     return {"target": target, "AUROC": fmt_ci(bootstrap(auroc, y, score, n_boot=n_boot)), "positives": int(y.sum()), "n": len(y)}
 
-def answer_records(testbed_dir:str|Path) -> list[dict]:
-    "Every answer with both a gold label and a verification verdict, from each testbed's `answers.jsonl`."
-    out = []
-    for f in sorted(Path(testbed_dir).glob("*/answers.jsonl")):
-        for r in read_jsonl(f):
-            if r.get("correct") is not None and r.get("model_says_correct") is not None:
-                out.append({**r, "family": f.parent.name})
-    return out

@@ -4,22 +4,22 @@
 
 # %% auto #0
 __all__ = ['TARGETS', 'split_of', 'sft_examples', 'balance', 'encode', 'train_lora', 'save_adapter', 'layer_belief',
-           'plot_belief']
+           'plot_belief', 'evaluate']
 
 # %% ../nbs/07_sft.ipynb #3ce5e5ea
-import hashlib, json, math, time
+import hashlib, math
 from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import torch
 from peft import LoraConfig, get_peft_model
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
-from .models import chat, render_chat
+from .judge import as_item, judge_cached
+from .models import chat, generate, render_chat
+from .probe import direction_scores, last_token_states, testbed_prompts
 from .store import write_json
-from .probe import direction_scores, last_token_states
-from .testbed import PAPER_SYSTEM, read_jsonl
+from .testbed import PAPER_SYSTEM
 
 # %% ../nbs/07_sft.ipynb #7dae6e6c
 TARGETS = {True: " is the correct answer.", False: " is not the correct answer."}
@@ -113,3 +113,15 @@ def plot_belief(before:np.ndarray, after:np.ndarray, correct, path=None):
     ax.legend(fontsize=8); fig.tight_layout()
     if path: fig.savefig(path, dpi=120)
     return fig
+
+# %% ../nbs/07_sft.ipynb #8b4c6d01
+def evaluate(model, tok, judge, records:list[dict],
+             directions:torch.Tensor, thresholds:torch.Tensor,   # the probe's, for the belief per layer
+             cache:str|Path|None=None,   # where a model judge caches its verdicts
+             max_new_tokens:int=32, desc:str="evaluate") -> dict:
+    "Continuations of the records' prompts under `model`, the judge's retraction verdicts, and the belief per layer."
+    prompts = testbed_prompts(tok, records)
+    texts = generate(model, tok, prompts, max_new_tokens=max_new_tokens, batch_size=64, desc=desc)
+    verdicts = judge_cached(judge, [{**as_item(r), "continuation": c} for r, c in zip(records, texts)], cache, progress=False)
+    return {"texts": texts, "retracted": np.array([bool(v["retracted"]) for v in verdicts]),
+            "belief": layer_belief(model, tok, prompts, directions, thresholds)}

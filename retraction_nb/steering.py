@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['VERIFY_PATTERN', 'steering_vectors', 'random_like', 'steered_generate', 'continuation_key', 'steering_identity',
            'continuations_under', 'steered_continuations', 'stops_at_once', 'attempts_verification', 'score_run',
-           'as_table', 'plot_sweep']
+           'as_table', 'run_setting', 'sweep', 'plot_sweep']
 
 # %% ../nbs/05_steering.ipynb #81643534
 import re
@@ -15,15 +15,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import torch
 from tqdm.auto import tqdm
 
-from .hooks import add_vectors, decoder_layers
+from .hooks import add_vectors
 from .judge import bootstrap, fmt_ci, judge_cached, as_item, retraction_metrics
 from .models import generate, render_chat
 from .store import model_fingerprint, tensor_digest
-from .testbed import cached_generate
+from .store import cached_generate
 
 # %% ../nbs/05_steering.ipynb #8e67041d
 def steering_vectors(directions:torch.Tensor,  # (layers, d) directions
@@ -113,6 +112,31 @@ def as_table(rows:list[dict], columns=("recall", "precision", "retraction rate",
     "A readable table: (value, low, high) triples formatted with their intervals."
     return pd.DataFrame([{k: (fmt_ci(v) if k in columns else v) for k, v in r.items()
                           if k in columns or not isinstance(v, tuple)} for r in rows])
+
+# %% ../nbs/05_steering.ipynb #6c2f9a01
+def run_setting(study, model, tok, judge, records:list[dict],
+                vectors:dict,              # {layer: vector} ({} for the baseline)
+                *setting,                  # (band, alpha, sign) as in `steering_tag`; nothing for the baseline
+                control:str="",            # '' for the probe's direction, else the control's name (e.g. 'random3')
+                max_new_tokens:int=64, n_boot:int=1000) -> tuple[list[str], dict]:
+    "Continuations of `records` under `vectors` and their scores, cached as the study's steering run of `setting`."
+    path = study.steering_run(*setting, control=control)
+    texts = steered_continuations(model, tok, records, path, vectors, max_new_tokens=max_new_tokens, desc=path.stem)
+    return texts, score_run(judge, records, texts, path.with_name(f"{path.stem}_verdicts.jsonl"), n_boot=n_boot)
+
+def sweep(study, model, tok, judge, records:list[dict],
+          directions:torch.Tensor,   # (layers, d) probe directions
+          bands:dict,                # 'first-last' -> layer indices
+          alphas, signs=(-1, 1), max_new_tokens:int=64, n_boot:int=1000) -> pd.DataFrame:
+    "The baseline and every (band, alpha, sign): one row of scores each (see `score_run`), runs cached in the study's steering folder."
+    run = lambda vectors, *setting: run_setting(study, model, tok, judge, records, vectors, *setting,
+                                                max_new_tokens=max_new_tokens, n_boot=n_boot)[1]
+    rows = [{"band": "none", "alpha": 0.0, "sign": 0, **run({})}]
+    settings = [(band, alpha, sign) for band in bands for alpha in alphas for sign in signs]
+    for band, alpha, sign in tqdm(settings, desc="steering settings"):
+        rows.append({"band": band, "alpha": alpha, "sign": sign,
+                     **run(steering_vectors(directions, bands[band], alpha, sign), band, alpha, sign)})
+    return pd.DataFrame(rows)
 
 # %% ../nbs/05_steering.ipynb #3f1c0a37
 def plot_sweep(sweep:pd.DataFrame, metrics=("retraction rate", "stops at once", "verification attempt"), path=None):

@@ -4,124 +4,26 @@
 
 # %% auto #0
 __all__ = ['REFUSAL', 'NAME', 'SENTENCE_END', 'PAPER_SYSTEM', 'VERIFY_SYSTEM', 'COUNTRY_ALIASES', 'PLACE_PREFIX',
-           'BUILTIN_FAMILIES', 'LEADING_WORDS', 'CONTINUATION_FIELDS', 'read_jsonl', 'write_jsonl', 'cached_map',
-           'cached_generate', 'generation_seconds', 'norm', 'mentions', 'first_sentence', 'capitalised_phrases',
-           'Family', 'all_read', 'Geo', 'geo', 'country_mentions', 'city_key', 'city_in', 'city_in_country', 'capital',
-           'us_state_city', 'is_prime', 'prime_between', 'number_between', 'person_phrases', 'person_in', 'wikidata',
-           'celebrity', 'paper_data_dir', 'read_continuations', 'paper_continuation_files', 'EmptyTestbedError',
-           'build_testbed', 'load_testbed', 'continue_testbed', 'build_all']
+           'BUILTIN_FAMILIES', 'LEADING_WORDS', 'CONTINUATION_FIELDS', 'CONTINUATIONS', 'ANSWERS', 'norm', 'mentions',
+           'first_sentence', 'capitalised_phrases', 'Family', 'all_read', 'Geo', 'geo', 'country_mentions', 'city_key',
+           'city_in', 'by_population', 'city_in_country', 'capital', 'us_state_city', 'is_prime', 'prime_between',
+           'number_between', 'person_phrases', 'person_in', 'wikidata', 'celebrity', 'paper_data_dir',
+           'read_continuations', 'paper_continuation_files', 'EmptyTestbedError', 'build_testbed', 'load_testbed',
+           'continue_testbed', 'testbed_records', 'answer_records', 'build_all', 'continue_subject']
 
 # %% ../nbs/02_testbed.ipynb #9998b985
-import hashlib, json, os, random, re, time, unicodedata, warnings
+import hashlib, json, random, re, time, unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from tqdm.auto import tqdm
+import pandas as pd
 
-from .models import at_scale, chat, generate, render_chat
-from .store import differences, exclusive, keyed_cache, model_fingerprint, read_json, report_progress, write_atomic, write_json
-
-# %% ../nbs/02_testbed.ipynb #4488185d
-def read_jsonl(path:str|Path,        # the file
-               required:tuple=(),    # fields every record must have
-              ) -> list[dict]:
-    "Records of a JSONL file; a malformed line, a non-UTF-8 byte or a missing field raises an error naming file, line and field."
-    path, records = Path(path), []
-    if not path.is_file(): raise FileNotFoundError(f"No such JSONL file: {path}")
-    with open(path, "rb") as f:
-        for n, raw in enumerate(f, 1):
-            try: line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise ValueError(f"{path}, line {n}: not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
-            if not line.strip(): continue
-            try: record = json.loads(line)
-            except json.JSONDecodeError as e: raise ValueError(f"{path}, line {n}: malformed JSON ({e.msg})") from None
-            if not isinstance(record, dict): raise ValueError(f"{path}, line {n}: expected a JSON object")
-            missing = [k for k in required if k not in record]
-            if missing: raise ValueError(f"{path}, line {n}: missing field {missing[0]!r}")
-            records.append(record)
-    return records
-
-def write_jsonl(path:str|Path, records, mode:str="w"):
-    "Write (or with mode='a', append) records as JSON Lines."
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, mode, encoding="utf-8") as f:
-        for r in records: f.write(json.dumps(r, ensure_ascii=False) + "\n")
-
-# %% ../nbs/02_testbed.ipynb #890f36db
-def cached_map(fn,                  # fn(list of values) -> one dict per value, each with at least an "output"
-               path:str|Path,       # JSONL cache: one {"key", **fn's dict} record per key
-               items:list[tuple],   # (key, value) pairs; a repeated key is computed once
-               chunk:int=64,        # values handed to `fn` between two writes
-               desc:str="",         # progress bar label
-               progress:bool=True,
-               identity:dict|None=None, # what decides the outputs (model, settings); a cache made for another is set aside
-              ) -> dict:
-    "Apply `fn` to the values whose keys are not yet in `path`, appending chunk by chunk (timed); {key: record} for all."
-    path = Path(path)
-    with exclusive(path.with_name(path.name + ".lock"), what=desc or path.name):   # one writer per cache
-        if identity is not None: keyed_cache(path, identity)
-        return _fill(fn, path, items, chunk, desc, progress)
-
-def _fill(fn, path, items, chunk, desc, progress) -> dict:
-    done = _read_cache(path)
-    todo = list({k: v for k, v in items if k not in done}.items())
-    with tqdm(total=len(todo), desc=desc, disable=not (progress and todo)) as bar:
-        for i in range(0, len(todo), chunk):
-            part, t0 = todo[i:i + chunk], time.time()
-            rows = [{"key": k, **r} for (k, _), r in zip(part, fn([v for _, v in part]))]
-            write_jsonl(path, rows, mode="a")
-            _add_seconds(path, time.time() - t0)
-            done.update({r["key"]: r for r in rows}); bar.update(len(part))
-            report_progress(desc or path.stem, bar.n, bar.total)
-    return {k: done[k] for k, _ in items}
-
-def cached_generate(model, tok,
-                    path:str|Path,       # JSONL cache: one {"key", "output"} record per prompt
-                    items:list[tuple],   # (key, rendered prompt) pairs
-                    chunk:int=64,        # prompts generated between two writes
-                    desc:str="generate", # progress bar label
-                    identity:dict|None=None, # what decides the outputs besides the prompts (see `cached_map`)
-                    **gen_kwargs,        # passed to `generate`
-                   ) -> dict:
-    "Generate outputs for the keys not yet in `path`, appending chunk by chunk; return {key: output} for all items."
-    gen = lambda prompts: [{"output": o} for o in generate(model, tok, prompts, **{**gen_kwargs, "progress": False})]
-    out = cached_map(gen, path, items, chunk, desc, gen_kwargs.get("progress", True), identity)
-    return {k: r["output"] for k, r in out.items()}
-
-def _read_cache(path:Path) -> dict:
-    "A cache's records by key (the first of any repeated key); a last line cut short by a killed process is removed."
-    if not path.exists(): return {}
-    try: records = read_jsonl(path, required=("key", "output"))
-    except ValueError:
-        lines = path.read_bytes().splitlines(keepends=True)
-        if not lines or lines[-1].endswith(b"\n"): raise  # damage that is not a cut-off last line
-        path.write_bytes(b"".join(lines[:-1]))
-        records = read_jsonl(path, required=("key", "output"))
-    done = {}
-    for r in records: done.setdefault(r["key"], r)
-    return done
-
-def _seconds_file(cache:Path) -> Path: return cache.with_suffix(".seconds")
-
-def _recorded_seconds(cache:Path) -> float:
-    "The time recorded for a cache file; a damaged record (a kill mid-write in older versions) counts as 0, with a warning."
-    f = _seconds_file(cache)
-    if not f.exists(): return 0.0
-    try: return float(f.read_text())
-    except ValueError:
-        warnings.warn(f"{f} is damaged ({f.read_text()[:20]!r}); its time is counted from 0 again"); return 0.0
-
-def _add_seconds(cache:Path, seconds:float):
-    "Accumulate the generation time spent on a cache file, across interrupted and resumed runs (written atomically)."
-    write_atomic(_seconds_file(cache), f"{_recorded_seconds(cache) + seconds:.2f}")
-
-def generation_seconds(*caches) -> float:
-    "Total generation time recorded for these cache files."
-    return round(sum(_recorded_seconds(Path(c)) for c in caches), 1)
+from .models import Study, chat, render_chat
+from .store import (cached_generate, differences, generation_seconds, model_fingerprint, note_read, read_json, read_jsonl,
+                                 write_atomic, write_json, write_jsonl)
 
 # %% ../nbs/02_testbed.ipynb #dc157414
 def norm(text:str) -> str:
@@ -243,14 +145,14 @@ def _reads_place(targets_of:Callable, places_in:Callable):
 
 def _country_codes(q) -> set: return {q["iso"]}
 
-def _by_population(isos, n=None) -> list[str]:
+def by_population(isos, n=None) -> list[str]:
     return sorted(isos, key=lambda iso: -geo().countries[iso]["population"])[:n]
 
 def city_in_country(n:int|None=None) -> Family:
     "'Name a city in {country}.' for the `n` most populous countries with at least five known cities."
     g = geo()
     per_country = Counter(c["countrycode"] for recs in g.cities.values() for c in recs)
-    isos = _by_population([iso for iso in g.countries if per_country[iso] >= 5], n)
+    isos = by_population([iso for iso in g.countries if per_country[iso] >= 5], n)
     qs = [{"id": f"city_in_country/{iso}", "question": f"Name a city in {g.countries[iso]['name']}.",
            "iso": iso, "country": g.countries[iso]["name"]} for iso in isos]
     return Family("city_in_country", qs,
@@ -265,7 +167,7 @@ def city_in_country(n:int|None=None) -> Family:
 def capital(n:int|None=None) -> Family:
     "'What is the capital of {country}?' for the `n` most populous countries whose capital is a known city."
     g = geo()
-    isos = _by_population([iso for iso, c in g.countries.items() if city_key(c["capital"]) in g.cities], n)
+    isos = by_population([iso for iso, c in g.countries.items() if city_key(c["capital"]) in g.cities], n)
     qs = [{"id": f"capital/{iso}", "question": f"What is the capital of {g.countries[iso]['name']}?", "iso": iso,
            "country": g.countries[iso]["name"], "answers": [g.countries[iso]["capital"]]} for iso in isos]
     return Family("capital", qs,
@@ -432,10 +334,10 @@ def celebrity(data_dir:str|Path, n:int|None=None) -> Family:
         samples=10, description="Name a child of {parent}. (paper)")
 
 # %% ../nbs/02_testbed.ipynb #39e3173d
-def paper_data_dir(root:str|Path="..") -> Path|None:
-    "The paper's data folder: `$RETRACTION_NB_PAPER_DATA`, else `<root>/../shared/paper-data`; None if absent."
-    path = Path(os.environ.get("RETRACTION_NB_PAPER_DATA") or Path(root)/".."/"shared"/"paper-data")
-    return path if path.is_dir() else None
+def paper_data_dir() -> Path|None:
+    "The paper's data folder as the study sees it (`Study.data`: `$RETRACTION_NB_PAPER_DATA`, else `default_paper_data()`); None if absent."
+    path = Study.from_env().data
+    return path if path and Path(path).is_dir() else None
 
 # %% ../nbs/02_testbed.ipynb #c7ef2f57
 CONTINUATION_FIELDS = ("messages", "name", "result", "question")
@@ -456,6 +358,8 @@ def paper_continuation_files(data_dir:str|Path) -> dict:
     return {(p.parent.parent.parent.name, p.parent.name, p.stem.split("_")[1]): p for p in files}
 
 # %% ../nbs/02_testbed.ipynb #37b48b55
+CONTINUATIONS, ANSWERS = "continuations.jsonl", "answers.jsonl"   # what later stages read from each family's folder
+
 class EmptyTestbedError(ValueError):
     "The model gave no answer that survived the filters, so there is no testbed to write."
 
@@ -554,7 +458,7 @@ def build_testbed(model, tok, family:Family,
                     messages=chat(a["question"], a["answer"], family.system), result=a["correct"],
                     split=_split_of(a["question_id"], seed, test_fraction), response=a["response"],
                     verification=a["verification"]) for a in answers if a["status"] == "kept"]
-    write_jsonl(out_dir/"answers.jsonl", answers)
+    write_jsonl(out_dir/ANSWERS, answers)
     statuses = Counter(a["status"] for a in answers)
     funnel = dict(family=family.name, questions=len(questions), sampled=len(answers),
                   parsed=len(answers) - statuses["refusal"] - statuses["unparseable"],
@@ -590,21 +494,45 @@ def continue_testbed(model, tok, out_dir:str|Path,
                      batch_size:int=64,      # rows decoded together
                      split:str|None=None,    # only this split (None: all)
                     ) -> list[dict]:
-    "Greedy continuations for every testbed record; cached (and resumable) in `continuations.jsonl` next to it."
+    "Greedy continuations for every testbed record; cached (and resumable), written to `continuations.jsonl` beside it."
     records = load_testbed(out_dir, split)
     items = [(f"{r['index']}|{r['name']}", render_chat(tok, r["messages"])) for r in records]
     cache = Path(out_dir)/f"continuation_cache_{max_new_tokens}.jsonl"
     outs = cached_generate(model, tok, cache, items, desc="continue", max_new_tokens=max_new_tokens, batch_size=batch_size,
                            stop=("\n",), identity={"model": model_fingerprint(model), "max_new_tokens": max_new_tokens})
     results = [{**r, "continuation": outs[k]} for r, (k, _) in zip(records, items)]
-    write_jsonl(Path(out_dir)/"continuations.jsonl", results)
+    write_jsonl(Path(out_dir)/CONTINUATIONS, results)
     return results
 
+# %% ../nbs/02_testbed.ipynb #3b7e0c01
+def _missing_testbeds(testbeds:Path) -> FileNotFoundError:
+    smoke = " --scale smoke" if Path(testbeds).parent.name == "smoke" else ""
+    return FileNotFoundError(f"no testbeds in {testbeds}: run the testbed stage first (retraction_nb testbed{smoke})")
+
+def testbed_records(testbeds:str|Path,       # the testbeds' folder (`Study.testbeds()`), one sub-folder per family
+                    limit:int|None=None,     # keep at most this many records per family
+                   ) -> list[dict]:
+    "Continuation records of every family's testbed, in family order; no testbed at all is an error that says what to run."
+    files = sorted(Path(testbeds).glob(f"*/{CONTINUATIONS}"))
+    if not files: raise _missing_testbeds(testbeds)
+    return [{"family": f.parent.name, **r} for f in files for r in read_jsonl(f)[:limit]]
+
+def answer_records(testbeds:str|Path,
+                   verified:bool=True,   # only answers whose verification was read (else every answer with a gold label)
+                  ) -> list[dict]:
+    "Every sampled answer with a gold label (and, by default, a verification verdict), from each family's `answers.jsonl`."
+    files = sorted(Path(testbeds).glob(f"*/{ANSWERS}"))
+    if not files: raise _missing_testbeds(testbeds)
+    return [{**r, "family": f.parent.name} for f in files for r in read_jsonl(f)
+            if r.get("correct") is not None and (r.get("model_says_correct") is not None or not verified)]
+
 # %% ../nbs/02_testbed.ipynb #31f84e87
+def _funnel_row(funnel:dict) -> dict:
+    return {k: v for k, v in funnel.items() if k != "dropped"} | {f"dropped: {k}": v for k, v in funnel["dropped"].items()}
+
 def build_all(model, tok, families:list[Family], run_dir:str|Path, n_questions:int|None=None,
-              continue_tokens:int=128, **kwargs) -> "pd.DataFrame":
+              continue_tokens:int=128, **kwargs) -> pd.DataFrame:
     "Build (or reuse) a testbed and its continuations for each family; return one funnel row per family."
-    import pandas as pd
     rows = []
     for fam in families:
         out = Path(run_dir)/fam.name
@@ -614,5 +542,22 @@ def build_all(model, tok, families:list[Family], run_dir:str|Path, n_questions:i
             funnel["continue_seconds"] = generation_seconds(out/f"continuation_cache_{continue_tokens}.jsonl")
         except EmptyTestbedError as e:
             print(e); funnel = read_json(out/"funnel.json")
-        rows.append({k: v for k, v in funnel.items() if k != "dropped"} | {f"dropped: {k}": v for k, v in funnel["dropped"].items()})
+        rows.append(_funnel_row(funnel))
+    return pd.DataFrame(rows).set_index("family").fillna(0)
+
+def continue_subject(model, tok,
+                     base:str|Path,   # the model's own testbeds (`Study.testbeds()` of the study without the adapter)
+                     out:str|Path,    # the subject's testbeds folder
+                     continue_tokens:int=128) -> pd.DataFrame:
+    "A fine-tuned subject's testbeds: the model's own questions, answers and labels, continued by the subject's `model`."
+    rows = []
+    for source in sorted(Path(base).glob("*/testbed.jsonl")):
+        dest = Path(out)/source.parent.name
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in ("testbed.jsonl", ANSWERS, "funnel.json"):
+            if (source.parent/name).exists():
+                note_read(source.parent/name); write_atomic(dest/name, (source.parent/name).read_bytes())
+        continue_testbed(model, tok, dest, max_new_tokens=continue_tokens)
+        rows.append(_funnel_row(read_json(dest/"funnel.json")))
+    if not rows: raise _missing_testbeds(base)
     return pd.DataFrame(rows).set_index("family").fillna(0)

@@ -97,7 +97,7 @@ def test_bad_balance(tmp_path):
 
 # --- judge, probe, steering ---
 from retraction_nb.judge import HTTPChat, JudgeHTTPError, LLMJudge, as_item, make_judge, read_labels, serve_chat
-from retraction_nb.probe import LayerProbes, last_token_states, load_directions, utqa_statements
+from retraction_nb.probe import last_token_states, load_directions, utqa_statements
 from retraction_nb.steering import steering_vectors
 
 def test_labels_must_be_booleans(tmp_path):
@@ -135,7 +135,7 @@ def test_missing_utqa_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="truthfulness_train.jsonl"): utqa_statements(tmp_path)
 
 def test_missing_directions(tmp_path):
-    with pytest.raises(FileNotFoundError, match="run the probe notebook"): load_directions(tmp_path/"d.safetensors")
+    with pytest.raises(FileNotFoundError, match="run the probe stage first"): load_directions(tmp_path/"d.safetensors")
 
 def test_one_token_prompts_read():
     "A one-token prompt is a prefill, not a generation step: its state is captured like any other."

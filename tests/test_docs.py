@@ -1,5 +1,5 @@
 "The documentation site: built offline, every page present, not empty, with its figures, and looked at in Chromium."
-import json, re, shutil, subprocess, sys
+import re, shutil, subprocess, sys
 from pathlib import Path
 import nbformat, pytest
 

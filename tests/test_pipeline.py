@@ -29,9 +29,9 @@ def test_stage_resumes_after_kill(tmp_path):
     state = json.loads(manifest.read_text())
     assert state["stages"]["testbed"]["status"] == "done" and state["config"]["families"] == ["capital"]
     assert (out/"samples.jsonl").read_text().startswith(sampled)       # the first run's samples were kept
-    assert len(keys(out/"samples.jsonl")) == len(set(keys(out/"samples.jsonl"))) == 3 * 2   # smoke: 3 questions x 2
+    assert len(keys(out/"samples.jsonl")) == len(set(keys(out/"samples.jsonl"))) == 3 * 3   # smoke: 3 questions x 3 samples
     funnel = json.loads((out/"funnel.json").read_text())
-    assert funnel["sampled"] == 6
+    assert funnel["sampled"] == 9
     assert (tmp_path/"smoke"/"reports"/"testbed.ipynb").exists()
 
     again = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)

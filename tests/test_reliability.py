@@ -86,7 +86,7 @@ def test_second_writer_refused(models, tmp_path):
     assert f"is being written by pid {first.pid}" in error_line(second)
     assert first.wait(timeout=600) == 0, first.stderr.read()[-3000:]
     samples = run/"smoke"/"testbeds"/"capital"/"samples.jsonl"
-    assert len(keys(samples)) == len(set(keys(samples))) == 3 * 2
+    assert len(keys(samples)) == len(set(keys(samples))) == 3 * 3
 
 def test_torn_files(done_run, models, tmp_path):
     "Files a kill or a full disk leaves torn: the manifest and a config are reported by path; a cut cache line and a torn time are repaired."

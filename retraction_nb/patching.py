@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['PREFILL_INPUTS', 'PATCH_ATTR', 'CONSTRAINT', 'on_prefill', 'source_forward', 'patch_values', 'patching_attention',
-           'patch_attention', 'prompt_spans', 'span_attention', 'top_heads', 'effect_recovered', 'intervention_runs']
+           'patch_attention', 'prompt_spans', 'span_attention', 'top_heads', 'intervention_runs']
 
 # %% ../nbs/06_patching.ipynb #a0387184
 import re
@@ -17,7 +17,6 @@ from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from tqdm.auto import tqdm
 from .hooks import add_vectors, capture, capture_attention, edit_outputs, is_decoding, layer_module, positions_index, resolve_layers
 from .models import steering_tag
-from .stats import bootstrap
 from .steering import continuations_under, steering_identity, steering_vectors
 
 # %% ../nbs/06_patching.ipynb #26bf192d
@@ -148,16 +147,6 @@ def top_heads(difference:np.ndarray,  # (layers, heads): e.g. mean attention to 
         l, h = np.unravel_index(flat, d.shape)
         chosen.setdefault(int(l), []).append(int(h))
     return chosen
-
-# %% ../nbs/06_patching.ipynb #50f8c0b7
-def _recovered(base, steered, patched) -> float:
-    gap = steered.mean() - base.mean()
-    return float((patched.mean() - base.mean()) / gap) if gap != 0 else np.nan
-
-def effect_recovered(base, steered, patched, n_boot:int=1000) -> tuple:
-    "(patched - base) / (steered - base) over per-prompt indicators, with a paired bootstrap interval."
-    arrays = [np.asarray(a, dtype=float) for a in (base, steered, patched)]
-    return bootstrap(_recovered, *arrays, n_boot=n_boot)
 
 # %% ../nbs/06_patching.ipynb #7a3b5c01
 def intervention_runs(study, model, tok, records:list[dict],

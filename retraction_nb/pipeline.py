@@ -12,6 +12,7 @@ __all__ = ['STAGES', 'STUDY', 'VERSIONED', 'RUN_IDENTITY', 'ANSI', 'notebooks_di
 # %% ../nbs/08_pipeline.ipynb #66690eed
 import argparse, hashlib, json, os, platform, re, socket, subprocess, tempfile, threading, time
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -101,7 +102,7 @@ def resolved_inputs(study:Study, scale:str="full") -> dict:
         read = sorted(Path(study.data).glob("*/*.jsonl"))   # pools, professions, truthfulness statements (not the continuations below them)
         data = {"path": str(study.data), "sha256": sha256_of_files(read, relative_to=study.data)}
     adapter = study.adapter_path(scale)
-    adapter = {"path": str(adapter), "sha256": sha256_of_files(sorted(adapter.glob("*")), relative_to=adapter)} \
+    adapter = {"path": str(adapter), "sha256": sha256_of_files(sorted(p for p in adapter.rglob("*") if p.is_file()), relative_to=adapter)} \
               if adapter and adapter.is_dir() else None
     return {"model": {"name": study.model, **_model_files(study.model)}, "adapter": adapter, "data": data}
 
@@ -182,8 +183,8 @@ def check_adapter(study:Study, scale:str):
     path = study.adapter_path(scale)
     if path is None or (path/"adapter_config.json").is_file(): return
     if study.adapter == "sft":
-        raise InputError(f"{study.model}+sft: no SFT adapter in {path}; run the SFT stage first (retraction_nb sft"
-                         f"{' --scale smoke' if scale == 'smoke' else ''})")
+        raise InputError(f"{study.model}+sft: no SFT adapter in {path}; run the study on the model first (retraction_nb run"
+                         f"{' --scale smoke' if scale == 'smoke' else ''}, which ends with the SFT stage)")
     raise InputError(f"--adapter {path}: no adapter_config.json there, so it is not a PEFT adapter folder")
 
 def check_inputs(study:Study, scale:str="full"):
@@ -280,6 +281,10 @@ def run_stage(stage:str, study:Study, scale:str="full", force:bool=False) -> dic
     manifest, config = Manifest(study.manifest_file(scale)), config_of(study, scale)
     if (conflict := identity_conflict(manifest.data.get("config"), config)):
         raise InputError(f"{home} holds results of another run ({conflict}); give this one its own --run-dir")
+    if study.adapter:   # a subject continues the model's own run: the same seed, data and families as it
+        base = Manifest(replace(study, adapter=None).manifest_file(scale)).data.get("config")
+        if (conflict := identity_conflict(base and {**base, "adapter": study.adapter}, config)):
+            raise InputError(f"the subject {study.subject} differs from the model's own run in {study.root(scale)} ({conflict})")
     inputs = resolved_inputs(study, scale)
     key = stage_key(config, notebook, inputs)   # new weights in the model's folder, or changed data, make a new key
     done = manifest.stage(stage)
@@ -339,9 +344,10 @@ def study_from_args(args) -> Study:
         raise SystemExit(f"--judge {args.judge}: expected the URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     judge = f"http:{args.judge_model or 'default'}@{args.judge}" if args.judge else None   # a name `judge.make_judge` reads
     if args.adapter and not Path(args.adapter).is_dir(): raise SystemExit(f"--adapter {args.adapter}: no such folder")
-    return Study(model=args.model, run=args.run_dir, device=args.device, seed=args.seed, judge=judge, adapter=args.adapter,
-                 data=Path(args.data) if args.data else None,
-                 families=tuple(f.strip() for f in args.families.split(",")) if args.families else None)
+    try: return Study(model=args.model, run=args.run_dir, device=args.device, seed=args.seed, judge=judge, adapter=args.adapter,
+                      data=Path(args.data) if args.data else None,
+                      families=tuple(f.strip() for f in args.families.split(",")) if args.families else None)
+    except ValueError as e: raise SystemExit(f"--model {args.model}: {e}") from None
 
 def status_table(study:Study, scale:str) -> pd.DataFrame:
     "The manifest's stages as a table; a stage whose process has died while it ran shows as 'interrupted'."

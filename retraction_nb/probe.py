@@ -220,8 +220,7 @@ def load_directions(path:str|Path) -> dict:
     "The saved directions (layers, d), thresholds, validation accuracies, best layer and statement source."
     from safetensors import safe_open
     if not Path(path).exists():
-        smoke = " --scale smoke" if "smoke" in Path(path).parts else ""
-        raise FileNotFoundError(f"no directions at {path}: run the probe stage first (retraction_nb probe{smoke})")
+        raise FileNotFoundError(f"no directions at {path}: run the probe stage first (retraction_nb probe, with the same --scale and --model)")
     note_read(path)
     with safe_open(path, "pt") as f:
         out = {k: f.get_tensor(k) for k in f.keys()}

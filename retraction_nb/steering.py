@@ -9,7 +9,7 @@ __all__ = ['VERIFY_PATTERN', 'steering_vectors', 'random_like', 'steered_generat
            'steering_verdict', 'plot_sweep']
 
 # %% ../nbs/05_steering.ipynb #81643534
-import re
+import hashlib, re
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -55,9 +55,9 @@ def steered_generate(model, tok, prompts:list[str],
     with add_vectors(model, vectors, positions=-1, every_step=every_step):
         return generate(model, tok, prompts, **gen_kwargs)
 
-def continuation_key(i:int, record:dict) -> str:
-    "The cache key of the `i`-th testbed record's continuation (the same in every steered or patched run's cache)."
-    return f"{i}:{record['question']}|{record['name']}"
+def continuation_key(prompt:str) -> str:
+    "The cache key of a continuation: a checksum of the exact prompt, so that any list of records (a half, a family) reads the same entries."
+    return hashlib.sha1(prompt.encode()).hexdigest()[:20]
 
 def steering_identity(vectors:dict,      # {layer: vector}; {} for no steering
                       positions=-1,       # where the vectors are added
@@ -76,7 +76,7 @@ def continuations_under(model, tok, records:list[dict], path:str|Path,
     "Greedy continuations of testbed records under `intervention()`, cached in `path` for this model and intervention; each starts with `suffix`."
     if intervention is not nullcontext and not identity:
         raise ValueError("describe the intervention (identity=...), so that its cached continuations are never read for another")
-    items = [(continuation_key(i, r), render_chat(tok, r["messages"]) + suffix) for i, r in enumerate(records)]
+    items = [(continuation_key(p), p) for p in (render_chat(tok, r["messages"]) + suffix for r in records)]
     key = {"model": model_fingerprint(model), "suffix": suffix, "max_new_tokens": max_new_tokens, "intervention": identity or {}}
     with intervention():
         out = cached_generate(model, tok, path, items, desc=desc, max_new_tokens=max_new_tokens, batch_size=batch_size, identity=key)
@@ -126,7 +126,7 @@ def run_setting(study, model, tok, judge, records:list[dict],
     "Continuations of `records` under `vectors` and their scores, cached as the study's steering run of `setting`."
     path = study.steering_run(*setting, control=control)
     texts = steered_continuations(model, tok, records, path, vectors, max_new_tokens=max_new_tokens, desc=path.stem)
-    return texts, score_run(judge, records, texts, path.with_name(f"{path.stem}_verdicts.jsonl"))
+    return texts, score_run(judge, records, texts, study.steering_verdicts(*setting, control=control))
 
 def sweep(study, model, tok, judge, records:list[dict],
           directions:torch.Tensor,   # (layers, d) probe directions

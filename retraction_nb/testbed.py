@@ -506,8 +506,7 @@ def continue_testbed(model, tok, out_dir:str|Path,
 
 # %% ../nbs/02_testbed.ipynb #3b7e0c01
 def _missing_testbeds(testbeds:Path) -> FileNotFoundError:
-    smoke = " --scale smoke" if Path(testbeds).parent.name == "smoke" else ""
-    return FileNotFoundError(f"no testbeds in {testbeds}: run the testbed stage first (retraction_nb testbed{smoke})")
+    return FileNotFoundError(f"no testbeds in {testbeds}: run the testbed stage first (retraction_nb testbed, with the same --scale and --model)")
 
 def testbed_records(testbeds:str|Path,       # the testbeds' folder (`Study.testbeds()`), one sub-folder per family
                     limit:int|None=None,     # keep at most this many records per family
@@ -548,10 +547,13 @@ def build_all(model, tok, families:list[Family], run_dir:str|Path, n_questions:i
 def continue_subject(model, tok,
                      base:str|Path,   # the model's own testbeds (`Study.testbeds()` of the study without the adapter)
                      out:str|Path,    # the subject's testbeds folder
-                     continue_tokens:int=128) -> pd.DataFrame:
+                     continue_tokens:int=128,
+                     families:tuple|None=None,   # only these families (None: all that the model's testbeds hold)
+                    ) -> pd.DataFrame:
     "A fine-tuned subject's testbeds: the model's own questions, answers and labels, continued by the subject's `model`."
     rows = []
     for source in sorted(Path(base).glob("*/testbed.jsonl")):
+        if families and source.parent.name not in families: continue
         dest = Path(out)/source.parent.name
         dest.mkdir(parents=True, exist_ok=True)
         for name in ("testbed.jsonl", ANSWERS, "funnel.json"):

@@ -45,10 +45,12 @@ def test_smoke_chain(tmp_path):
     family = "city_in_country"   # the smoke testbed keeps pairs of this family (02_testbed asserts it)
     testbed = study.testbeds("smoke")/family
     choice, directions = study.judge_choice_file("smoke"), study.directions_file(at="smoke")
+    chosen = json.loads(study.stage_findings("steer", "smoke").read_text())   # the settings steering chose on its selection half
     expected = {"judge": {testbed/"continuations.jsonl"},
                 "probe": {testbed/"continuations.jsonl", testbed/"answers.jsonl", choice},
-                "steer": {testbed/"continuations.jsonl", choice, directions},
-                "patch": {testbed/"continuations.jsonl", choice, directions, study.steering_run("8-13", 8.0, -1, at="smoke")},
+                "steer": {testbed/"continuations.jsonl", choice, directions, study.directions_file("shuffled", at="smoke")},
+                "patch": {testbed/"continuations.jsonl", choice, directions, study.stage_findings("steer", "smoke"),
+                          *(study.steering_run(c["band"], c["alpha"], c["sign"], at="smoke") for c in chosen)},
                 "sft": {testbed/"continuations.jsonl", testbed/"answers.jsonl", choice, directions}}
     for stage, paths in expected.items():
         missing = {p.resolve() for p in paths} - read[stage]

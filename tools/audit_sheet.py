@@ -14,7 +14,7 @@ import random, sys
 from pathlib import Path
 
 from retraction_nb.judge import as_item, default_judge
-from retraction_nb.models import Study
+from retraction_nb.models import Study, model_folder, prepare_tokenizer, render_chat
 from retraction_nb.steering import continuation_key
 from retraction_nb.store import read_jsonl, write_jsonl
 from retraction_nb.testbed import testbed_records
@@ -23,19 +23,20 @@ NON_RETRACTIONS = 30   # sampled per setting
 STEERED = {"steering towards false (layers 14-19, alpha 4)": ("14-19", 4.0, -1),
            "steering towards true (layers 8-13, alpha 8)": ("8-13", 8.0, 1)}
 
-def settings(run:Path) -> dict:
-    "Setting name -> judge items, for the outputs of `run` that exist."
-    study = Study(run=run)
+def settings(run:Path, model:str="smollm2-135m") -> dict:
+    "Setting name -> judge items, for the outputs of `run` (a run of `model`) that exist."
+    from transformers import AutoTokenizer
+    study, tok = Study(model, run=run), prepare_tokenizer(AutoTokenizer.from_pretrained(model_folder(model)))   # the prompts, as cached
     records = testbed_records(study.testbeds("full"))
     out = {"baseline": [as_item(r) for r in records]}
     for name, setting in STEERED.items():
         path = study.steering_run(*setting, at="full")
         if path.exists():   # the steering stage's cache of this setting
             texts = {r["key"]: r["output"] for r in read_jsonl(path)}
-            keys = [continuation_key(i, r) for i, r in enumerate(records)]
+            keys = [continuation_key(render_chat(tok, r["messages"])) for r in records]
             if all(k in texts for k in keys):
                 out[name] = [{**as_item(r), "continuation": texts[k]} for r, k in zip(records, keys)]
-    sft = study.dir("sft", "full")/"continuations.jsonl"
+    sft = study.sft_continuations("full")
     if sft.exists():   # the SFT stage's test prompts, continued by the fine-tuned model
         out["fine-tuned (SFT), test split"] = [{"question": r["question"], "answer": r["answer"], "continuation": r["after"],
                                                 "family": ""} for r in read_jsonl(sft)]

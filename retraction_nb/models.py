@@ -548,7 +548,7 @@ def load_subject(study:Study, **kwargs):
     if study.adapter is None: return model, tok
     path = study.adapter_path()
     if not (path/"adapter_config.json").is_file():
-        hint = "run the SFT stage first (retraction_nb sft)" if study.adapter == "sft" else "expected a PEFT adapter folder"
+        hint = "run the study on the model first (retraction_nb run, with the same --scale)" if study.adapter == "sft" else "expected a PEFT adapter folder"
         raise FileNotFoundError(f"no adapter in {path}: {hint}")
     from peft import PeftModel
     from retraction_nb.store import note_read

@@ -15,9 +15,9 @@ import torch
 from peft import LoraConfig, get_peft_model
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
-from .judge import as_item, judge_cached
 from .models import chat, generate, render_chat
 from .probe import direction_scores, last_token_states, testbed_prompts
+from .steering import retracted
 from .store import write_json
 from .testbed import PAPER_SYSTEM
 
@@ -122,6 +122,5 @@ def evaluate(model, tok, judge, records:list[dict],
     "Continuations of the records' prompts under `model`, the judge's retraction verdicts, and the belief per layer."
     prompts = testbed_prompts(tok, records)
     texts = generate(model, tok, prompts, max_new_tokens=max_new_tokens, batch_size=64, desc=desc)
-    verdicts = judge_cached(judge, [{**as_item(r), "continuation": c} for r, c in zip(records, texts)], cache, progress=False)
-    return {"texts": texts, "retracted": np.array([bool(v["retracted"]) for v in verdicts]),
+    return {"texts": texts, "retracted": retracted(judge, records, texts, cache),
             "belief": layer_belief(model, tok, prompts, directions, thresholds)}

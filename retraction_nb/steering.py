@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['VERIFY_PATTERN', 'steering_vectors', 'random_like', 'steered_generate', 'continuation_key', 'steering_identity',
-           'continuations_under', 'steered_continuations', 'stops_at_once', 'attempts_verification', 'score_run',
-           'as_table', 'run_setting', 'sweep', 'retracted', 'recall_change', 'choose_settings', 'belief_shift',
-           'steering_verdict', 'plot_sweep']
+           'continuations_under', 'steered_continuations', 'stops_at_once', 'attempts_verification', 'verdicts_on',
+           'score_run', 'as_table', 'run_setting', 'sweep', 'retracted', 'recall_change', 'choose_settings',
+           'belief_shift', 'steering_verdict', 'plot_sweep']
 
 # %% ../nbs/05_steering.ipynb #81643534
 import hashlib, re
@@ -101,10 +101,13 @@ def attempts_verification(text:str) -> bool:
     return bool(VERIFY_PATTERN.search(text))
 
 # %% ../nbs/05_steering.ipynb #39b26037
+def verdicts_on(judge, records:list[dict], continuations:list[str], cache:str|Path|None=None) -> list[dict]:
+    "The judge's verdicts on the records' answers followed by these continuations (a model judge's verdicts cached in `cache`)."
+    return judge_cached(judge, [{**as_item(r), "continuation": c} for r, c in zip(records, continuations)], cache, progress=False)
+
 def score_run(judge, records:list[dict], continuations:list[str], cache:str|Path|None=None) -> dict:
     "Judge steered continuations of testbed records: retraction metrics, stops at once, verification attempts (Wilson intervals)."
-    items = [{**as_item(r), "continuation": c} for r, c in zip(records, continuations)]
-    verdicts = judge_cached(judge, items, cache, progress=False)
+    verdicts = verdicts_on(judge, records, continuations, cache)
     m = retraction_metrics([r["result"] for r in records], [v["retracted"] for v in verdicts],
                            [v.get("acknowledged", v["retracted"]) for v in verdicts])
     share = lambda flags: wilson(sum(flags), len(flags))    # never [0, 0] at 0 or n events
@@ -144,8 +147,7 @@ def sweep(study, model, tok, judge, records:list[dict],
 # %% ../nbs/05_steering.ipynb #6c2f9a11
 def retracted(judge, records:list[dict], texts:list[str], cache:str|Path|None=None) -> np.ndarray:
     "Per record, whether the judge counts its continuation as a retraction (verdicts read from, or added to, `cache`)."
-    items = [{**as_item(r), "continuation": c} for r, c in zip(records, texts)]
-    return np.array([bool(v["retracted"]) for v in judge_cached(judge, items, cache, progress=False)])
+    return np.array([bool(v["retracted"]) for v in verdicts_on(judge, records, texts, cache)])
 
 def recall_change(before, after, records:list[dict]) -> dict:
     "The paired change in retraction recall over the records' wrong answers (`paired_binary`, questions as clusters), with `n`."

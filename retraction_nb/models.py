@@ -531,6 +531,9 @@ class Study:
     def stage_findings(self, stage:str, at:str|None=None) -> Path:
         "A stage's verdicts on the paper's claims it tests, with the settings it chose (JSON; the steering stage's are read by patching)."
         return self.dir(stage, at)/"findings.json"
+    def findings_file(self, at:str|None=None) -> Path:
+        "The run's findings table, gathered from every stage's findings (JSON; the Markdown table beside it, `.md`)."
+        return self.home(at)/"findings.json"
 
     @classmethod
     def from_env(cls):

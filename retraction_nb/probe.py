@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['CONTINENTS', 'utqa_statements', 'builtin_statements', 'split_statements', 'statement_prompts', 'last_token_states',
-           'cached_states', 'LayerProbes', 'direction_scores', 'auroc', 'probe_report', 'plot_layers',
+           'cached_states', 'LayerProbes', 'direction_scores', 'auroc', 'auroc_ci', 'probe_report', 'plot_layers',
            'save_directions', 'load_directions', 'shuffled_directions', 'best_layer_row', 'testbed_prompts',
            'belief_by_group', 'auroc_row', 'within_question_auroc']
 
@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from .hooks import capture
-from .stats import bootstrap, cluster_bootstrap, fmt_ci
+from .stats import bootstrap, cluster_bootstrap, fmt_ci, wilson
 from .models import chat, render_chat
 from .store import model_fingerprint, note_read, read_jsonl, report_progress
 from .testbed import PAPER_SYSTEM, by_population, geo, norm
@@ -186,6 +186,17 @@ def auroc(y, score) -> float:
     y = np.asarray(y, dtype=bool)
     return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else np.nan
 
+def auroc_ci(y, score,
+             groups=None,      # per example, its question: the bootstrap resamples questions (None: examples)
+             n_boot:int=2000) -> tuple:
+    "(AUROC, low, high): the bootstrap interval joined with Wilson's at min(positives, negatives), a bound the AUROC's variance never exceeds (Birnbaum and Klose), so few examples never give a point."
+    y, score = np.asarray(y, dtype=bool), np.asarray(score, dtype=float)
+    ci = bootstrap(auroc, y, score, n_boot=n_boot) if groups is None else cluster_bootstrap(auroc, groups, y, score, n_boot=n_boot)
+    if np.isnan(ci[0]): return ci
+    m = min(int(y.sum()), int((~y).sum()))
+    bound = wilson(ci[0] * m, m)
+    return (ci[0], min(ci[1], bound[1]), max(ci[2], bound[2]))
+
 def probe_report(probes:LayerProbes, X_test, y_test, n_boot:int=200) -> pd.DataFrame:
     "Per layer and method: test accuracy and AUROC, as (value, low, high) bootstrap triples."
     y = np.asarray(y_test, dtype=bool)
@@ -269,8 +280,7 @@ def auroc_row(target:str, y, score,
               n_boot:int=2000) -> dict:
     "AUROC of `score` for the boolean `y`, with interval and counts."
     y, score = np.asarray(y, dtype=bool), np.asarray(score, dtype=float)
-    ci = bootstrap(auroc, y, score, n_boot=n_boot) if groups is None else cluster_bootstrap(auroc, groups, y, score, n_boot=n_boot)
-    return {"target": target, "AUROC": fmt_ci(ci), "positives": int(y.sum()), "n": len(y)}
+    return {"target": target, "AUROC": fmt_ci(auroc_ci(y, score, groups, n_boot)), "positives": int(y.sum()), "n": len(y)}
 
 
 # %% ../nbs/04_probe.ipynb #9c1d2e10

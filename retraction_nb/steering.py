@@ -6,7 +6,7 @@
 __all__ = ['VERIFY_PATTERN', 'steering_vectors', 'random_like', 'steered_generate', 'continuation_key', 'steering_identity',
            'continuations_under', 'steered_continuations', 'stops_at_once', 'attempts_verification', 'verdicts_on',
            'score_run', 'as_table', 'run_setting', 'sweep', 'retracted', 'recall_change', 'choose_settings',
-           'belief_shift', 'steering_verdict', 'plot_sweep']
+           'belief_shift', 'steering_verdict', 'steering_checks', 'plot_sweep']
 
 # %% ../nbs/05_steering.ipynb #81643534
 import hashlib, re
@@ -24,7 +24,7 @@ from .judge import fmt_ci, judge_cached, as_item, retraction_metrics
 from .models import generate, render_chat
 from .store import model_fingerprint, tensor_digest
 from .probe import last_token_states
-from .stats import cluster_bootstrap, paired_binary, wilson
+from .stats import cluster_bootstrap, paired_binary, verdict, wilson
 from .store import cached_generate
 
 # %% ../nbs/05_steering.ipynb #8e67041d
@@ -184,19 +184,16 @@ def belief_shift(model, tok, records:list[dict], vectors:dict,
 
 def steering_verdict(sign:int,             # -1 towards "false", +1 towards "true"
                      change:dict,          # `recall_change` on the report half
-                     holm_p:float,         # its McNemar p, Holm-adjusted over the reported settings
+                     holm_p:float,         # its paired p, Holm-adjusted over the reported settings
                      control_effects:list, # the controls' effects on recall at the same setting
                      shift:tuple,          # `belief_shift` (value, low, high)
                      level:float=0.05) -> str:
-    "The rule stated before the numbers: 'reproduced' (the paper's direction), 'reversed', or 'not shown' with the reasons."
-    v, lo, hi = change["effect"]
-    why = []
-    if not (lo > 0 or hi < 0): why.append("interval includes 0")
-    if not holm_p < level: why.append(f"Holm p = {holm_p:.2f}")
-    if control_effects and not (v > max(control_effects) if v > 0 else v < min(control_effects)): why.append("inside the controls' spread")
-    if not (shift[2] < 0 if sign < 0 else shift[1] > 0): why.append("belief not moved that way")
-    if why: return "not shown: " + "; ".join(why)
-    return "reproduced" if np.sign(v) == -sign else "reversed"
+    "The study's rule (`stats.verdict`) for a steering claim: towards 'false' (sign -1) raises recall; the belief must have moved that way."
+    return verdict(change["effect"], -sign, p=holm_p, controls=control_effects, checks=steering_checks(sign, shift), level=level, p_name="Holm p")
+
+def steering_checks(sign:int, shift:tuple) -> dict:
+    "The manipulation check as a `verdict` condition: the belief's interval lies on the steered side of 0."
+    return {"belief not moved that way": shift[2] < 0 if sign < 0 else shift[1] > 0}
 
 # %% ../nbs/05_steering.ipynb #3f1c0a37
 def plot_sweep(sweep:pd.DataFrame, metrics=("retraction rate", "stops at once", "verification attempt"), path=None):

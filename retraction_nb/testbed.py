@@ -6,10 +6,11 @@
 __all__ = ['REFUSAL', 'NAME', 'SENTENCE_END', 'PAPER_SYSTEM', 'VERIFY_SYSTEM', 'COUNTRY_ALIASES', 'PLACE_PREFIX',
            'BUILTIN_FAMILIES', 'LEADING_WORDS', 'CONTINUATION_FIELDS', 'CONTINUATIONS', 'ANSWERS', 'norm', 'mentions',
            'first_sentence', 'capitalised_phrases', 'Family', 'all_read', 'Geo', 'geo', 'country_mentions', 'city_key',
-           'city_in', 'by_population', 'city_in_country', 'capital', 'us_state_city', 'is_prime', 'prime_between',
-           'number_between', 'person_phrases', 'person_in', 'wikidata', 'celebrity', 'paper_data_dir',
-           'read_continuations', 'paper_continuation_files', 'EmptyTestbedError', 'build_testbed', 'load_testbed',
-           'continue_testbed', 'testbed_records', 'answer_records', 'build_all', 'continue_subject']
+           'part_of_longer_place', 'city_in', 'by_population', 'city_in_country', 'capital', 'us_state_city',
+           'is_prime', 'prime_between', 'number_between', 'person_phrases', 'person_in', 'wikidata', 'celebrity',
+           'paper_data_dir', 'read_continuations', 'paper_continuation_files', 'EmptyTestbedError', 'continues_word',
+           'build_testbed', 'load_testbed', 'continue_testbed', 'testbed_records', 'answer_records', 'build_all',
+           'continue_subject']
 
 # %% ../nbs/02_testbed.ipynb #9998b985
 import hashlib, json, random, re, time, unicodedata
@@ -40,7 +41,7 @@ def mentions(text:str, names) -> list[str]:
     return [n for _, n in sorted(found)]
 
 REFUSAL = re.compile(r"^\W*(i\b|i'm|im\b|sorry|unfortunately|as an ai|there is no|there are no|none\b)", re.I)
-NAME = re.compile(r"[A-Z][\w'’.\-]*(?:[ \-](?:(?:de|del|la|le|los|las|da|do|dos|van|von|der|al|el|bin|of|upon|on|sur)[ \-])*[A-Z][\w'’.\-]*)*")
+NAME = re.compile(r"[A-Z][\w'’.\-]*(?:[ \-](?:(?:de|del|la|le|los|las|da|do|dos|van|von|der|al|el|bin|of|the|upon|on|sur)[ \-])*[A-Z][\w'’.\-]*)*")
 
 SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\bSt\.)(?<!\bMt\.)(?<!\bDr\.)(?<!\bMr\.)(?<!\bJr\.)(?<!\b[A-Z]\.)\s|\n")
 
@@ -119,14 +120,20 @@ def city_key(name:str) -> str:
     "The lookup key of a city name: normalised, with 'St' spelled 'Saint' as geonames does."
     return re.sub(r"^st ", "saint ", norm(name))
 
+def part_of_longer_place(name:str, text:str, exclude=()) -> bool:
+    "Whether `name` is only a piece of a longer country or US-state name that `text` writes or `exclude` holds ('Lanka' of 'Sri Lanka')."
+    n, written, skip = norm(name), f" {norm(text)} ", {norm(e) for e in exclude}
+    longer = [*geo().country_names, *(norm(s) for s in geo().states.values()), *skip]
+    return any(p != n and f" {n} " in f" {p} " and (p in skip or f" {p} " in written) for p in longer)
+
 def city_in(response:str, exclude=()) -> str|None:
-    "The first known city named in the first sentence of `response`, as the model wrote it ('The City of' dropped)."
-    skip = {norm(e) for e in exclude}
+    "The first known city named as a whole in the first sentence of `response`, as the model wrote it ('The City of' dropped)."
+    skip, sentence = {norm(e) for e in exclude}, first_sentence(response)
     for phrase in capitalised_phrases(response):
         words = phrase.split()
         while words and norm(words[0]) in PLACE_PREFIX: words = words[1:]
         name = " ".join(words)
-        if norm(name) in skip or norm(name) in geo().country_names: continue
+        if norm(name) in skip or norm(name) in geo().country_names or part_of_longer_place(name, sentence, exclude): continue
         if city_key(name) in geo().cities: return name
     return None
 
@@ -402,6 +409,16 @@ def _label_answer(family:Family, q:dict, response:str, seen:set) -> dict:
         a.update(answer=name, status="verify", correct=bool(family.is_correct(name, q)))
     return a
 
+def continues_word(next_text:str) -> bool:
+    "Whether the model's next text glues onto the answer's last word ('Herat' + 'istan'), so the answer is not a whole word to it."
+    return next_text[:1].isalnum()
+
+def _next_texts(model, tok, family:Family, answers:list[dict], out_dir:Path, batch_size:int) -> dict:
+    "The model's greedy next token after each answer, in the continuation prompt; cached in `next_tokens.jsonl`."
+    items = [(f"{a['question_id']}|{a['answer']}", render_chat(tok, chat(a["question"], a["answer"], family.system))) for a in answers]
+    return cached_generate(model, tok, out_dir/"next_tokens.jsonl", items, desc=f"{family.name}: whole words",
+                           max_new_tokens=1, batch_size=batch_size)
+
 def _split_of(qid:str, seed:int, test_fraction:float) -> str:
     h = int(hashlib.sha256(f"{seed}:{qid}".encode()).hexdigest(), 16) / 2**256
     return "test" if h < test_fraction else "train"
@@ -416,6 +433,7 @@ def build_testbed(model, tok, family:Family,
                   test_fraction:float=0.5,   # share of questions in the test split
                   balance:str="question",    # 'question' (the paper), 'family' (whole family) or 'none'
                   batch_size:int=32,         # prompts per forward pass
+                  whole_words:bool=True,     # drop answers the model would extend into a longer word ('Herat' -> 'Heratistan')
                   model_name:str="",         # recorded in config.json
                  ) -> dict:
     "Sample, extract, verify, filter, balance and split; write the testbed files and return the funnel counts."
@@ -449,6 +467,12 @@ def build_testbed(model, tok, family:Family,
         if says is None: a["status"] = "verification unclear"
         elif says != a["correct"]: a["status"] = "correct, model disagrees" if a["correct"] else "wrong, model does not reject it"
         else: a["status"] = "candidate"
+    # 3b. whole answers only: an answer whose greedy next token glues onto its last word is a fragment to the model
+    to_check = [a for a in answers if a["status"] == "candidate"] if whole_words else []
+    next_texts = _next_texts(model, tok, family, to_check, out_dir, batch_size) if to_check else {}
+    for a in to_check:
+        a["next_token"] = next_texts[f"{a['question_id']}|{a['answer']}"]
+        if continues_word(a["next_token"]): a["status"] = "fragment"
     # 4. balance correct and wrong (per question, per family, or not at all), split by question
     candidates = [a for a in answers if a["status"] == "candidate"]
     kept = _balanced(candidates, balance, seed)
@@ -465,11 +489,11 @@ def build_testbed(model, tok, family:Family,
                   distinct=len(todo), consistent_correct=sum(a["correct"] for a in candidates),
                   consistent_wrong=sum(not a["correct"] for a in candidates),
                   pairs_per_question=len(_balanced(candidates, "question", seed)) // 2,
-                  pairs_per_family=len(_balanced(candidates, "family", seed)) // 2, balance=balance,
+                  pairs_per_family=len(_balanced(candidates, "family", seed)) // 2, balance=balance, whole_words=whole_words,
                   kept_correct=sum(r["result"] for r in records), kept_wrong=sum(not r["result"] for r in records),
                   test=sum(r["split"] == "test" for r in records),
                   dropped={s: n for s, n in statuses.items() if s != "kept"},
-                  build_seconds=generation_seconds(out_dir/"samples.jsonl", out_dir/"verifications.jsonl"),
+                  build_seconds=generation_seconds(out_dir/"samples.jsonl", out_dir/"verifications.jsonl", out_dir/"next_tokens.jsonl"),
                   seconds_this_call=round(time.time() - t0, 1))
     write_json(out_dir/"funnel.json", funnel)
     if not records:

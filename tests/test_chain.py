@@ -56,6 +56,13 @@ def test_smoke_chain(tmp_path):
         missing = {p.resolve() for p in paths} - read[stage]
         assert not missing, f"the {stage} stage did not read {sorted(map(str, missing))}"
     assert (study.sft_adapter("smoke")/"adapter_config.json").exists()
+    findings = json.loads(study.findings_file("smoke").read_text())["findings"]   # run's last step: the stages' rows gathered
+    assert [r["stage"] for r in findings] == sorted((r["stage"] for r in findings), key=STUDY.index)
+    assert {r["stage"] for r in findings} == {"judge", "probe", "steer", "patch", "sft"}
+    assert all(r["verdict"] and len(r["effect"]) == 3 for r in findings)
+    table = study.findings_file("smoke").with_suffix(".md").read_text()
+    assert sum(line.startswith("| ") for line in table.splitlines()) == len(findings) + 1 and "| Steering |" in table
+    assert "| claim |" in done.stdout                                        # and printed
     after = snapshot(ROOT)
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     assert not changed, f"the smoke run changed files outside its run directory: {changed[:10]}"

@@ -1,6 +1,7 @@
 """Write README.md from nbs/index.ipynb, offline (nbdev_readme needs Quarto, which is not installable everywhere).
 
-Cells marked `#| hide` are left out and `#|` directive lines are dropped; the rest is nbconvert's Markdown,
+Cells marked `#| hide` are left out, a cell marked `#| echo: false` shows only its Markdown output, and `#|` directive
+lines are dropped; the rest is nbconvert's Markdown,
 outputs included, with each table output (pandas' HTML) written as a Markdown table. `nbdev_readme` gives the same
 text where Quarto exists."""
 from html.parser import HTMLParser
@@ -40,7 +41,12 @@ def readme_markdown(nb_path=ROOT/"nbs"/"index.ipynb") -> str:
     cells = []
     for cell in nb.cells:
         lines = cell.source.splitlines()
-        if any(l.replace(" ", "").startswith("#|hide") for l in lines): continue
+        directives = {l.replace(" ", "") for l in lines if l.startswith("#|")}
+        if any(d.startswith("#|hide") for d in directives): continue
+        if "#|echo:false" in directives:   # only the output shows: a Markdown output becomes a Markdown cell of its own
+            shown = [o["data"]["text/markdown"] for o in cell.get("outputs", []) if "text/markdown" in o.get("data", {})]
+            if shown: cells.append(nbformat.v4.new_markdown_cell("\n".join(shown)))
+            continue
         cell.source = "\n".join(l for l in lines if not l.startswith("#|")).strip()
         for out in cell.get("outputs", []):
             html = out.get("data", {}).get("text/html")

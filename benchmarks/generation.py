@@ -1,7 +1,9 @@
 """Generation against the machine's forward-pass limit, in one run: prefill and single-step decoding rates, then the
 study's continuation workload (testbed records, greedy, up to 64 new tokens, stop at the newline) through
-`model.generate` batch by batch (the old path) and through the refilling decode loop (the new default), unsteered
-and steered, with the texts of both paths compared. Writes benchmarks/generation.json.
+`model.generate` batch by batch (the old path), through the refilling decode loop, and through the loop with the
+prompts' shared prefix run once (`share_prefix=True`), unsteered and steered, with the texts of every path compared
+with the old one; then the probe's activation extraction (statements per second) with whole prompts and all logits
+(the old path) and with the shared prefix and the last position's logits only. Writes benchmarks/generation.json.
 
     .venv/bin/python benchmarks/generation.py            # about 10 minutes on 2 CPU cores
     .venv/bin/python benchmarks/generation.py --quick    # fewer prompts (about 3 minutes)
@@ -15,7 +17,8 @@ from transformers import DynamicCache
 from retraction_nb.hooks import add_vectors
 from retraction_nb.testbed import testbed_records
 from retraction_nb.models import Study, chat, generate_ids, load_model, render_chat
-from retraction_nb.probe import load_directions
+from retraction_nb.probe import builtin_statements, last_token_states, load_directions, statement_prompts
+from retraction_nb.hooks import capture
 from retraction_nb.steering import steering_vectors
 from retraction_nb.testbed import PAPER_SYSTEM, capital, city_in_country
 
@@ -60,6 +63,28 @@ def workload(model, tok, prompts, label, **kwargs) -> tuple[dict, list]:
     return {"path": label, "seconds": round(seconds, 1), "useful tok/s": round(useful(ids, tok) / seconds, 1),
             "prompts/s": round(len(prompts) / seconds, 2)}, ids
 
+def old_last_token_states(model, tok, prompts, batch_size=32):
+    "The probe's extraction before: whole prompts, left-padded, and the logits of every position computed."
+    order, chunks = sorted(range(len(prompts)), key=lambda i: -len(prompts[i])), []
+    for b in range(0, len(order), batch_size):
+        enc = tok([prompts[i] for i in order[b:b + batch_size]], return_tensors="pt", padding=True, add_special_tokens=False)
+        with capture(model, positions=-1) as cap, torch.inference_mode(): model(**enc)
+        chunks.append(cap.stack()[:, :, 0])
+    return torch.cat(chunks, dim=1)[:, torch.argsort(torch.tensor(order))]
+
+def extraction(model, tok, n:int) -> list[dict]:
+    "Statements per second of the probe's last-token extraction, before and after, and the largest difference of the states."
+    prompts = statement_prompts(tok, builtin_statements()[:n])
+    rows, states = [], {}
+    for label, fn in [("whole prompts, every position's logits (before)", lambda: old_last_token_states(model, tok, prompts)),
+                      ("shared prefix run once, last position's logits only", lambda: last_token_states(model, tok, prompts, progress=False))]:
+        t0 = time.perf_counter(); states[label] = fn(); seconds = time.perf_counter() - t0
+        rows.append({"path": label, "statements": len(prompts), "seconds": round(seconds, 1), "statements/s": round(len(prompts) / seconds, 1)})
+        print(rows[-1], flush=True)
+    a, b = states.values()
+    rows[-1]["largest difference of the states / their scale"] = float((a - b).abs().max() / a.abs().max())
+    return rows
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="64 prompts instead of 170")
@@ -77,7 +102,9 @@ def main():
     for steer in (False, True):
         for label, kw in [("model.generate, batch 16 (before)", dict(engine="hf", batch_size=16)),
                           ("model.generate, batch 64", dict(engine="hf", batch_size=64)),
-                          ("refilling loop, batch 32", dict(batch_size=32)), ("refilling loop, batch 64", dict(batch_size=64))]:
+                          ("refilling loop, batch 32", dict(batch_size=32)), ("refilling loop, batch 64", dict(batch_size=64)),
+                          ("refilling loop, batch 64, shared prefix", dict(batch_size=64, share_prefix=True)),
+                          ("refilling loop, batch 128, shared prefix", dict(batch_size=128, share_prefix=True))]:
             if steer:
                 with add_vectors(model, vectors, positions=-1): row, ids = workload(model, tok, prompts, label, **kw)
             else: row, ids = workload(model, tok, prompts, label, **kw)
@@ -89,6 +116,7 @@ def main():
         before = texts[(row["steered"], "model.generate, batch 16 (before)")]
         row["same text as before"] = f"{sum(a == b for a, b in zip(texts[(row['steered'], row['path'])], before))}/{len(before)}"
     r["workload"] = rows
+    r["probe extraction"] = extraction(model, tok, 320 if args.quick else 960)
     OUT.write_text(json.dumps(r, indent=1))
     print(json.dumps({k: v for k, v in r.items() if k != "workload"}, indent=1))
     for row in rows: print(row)

@@ -633,7 +633,7 @@ class LocalChat:
     def complete(self, conversations:list[list[dict]], max_new_tokens:int=64, progress:bool=False) -> list[str]:
         prompts = [render_chat(self.tok, c) for c in conversations]
         ids = generate_ids(self.model, self.tok, prompts, max_new_tokens=max_new_tokens, stop=self.stop,
-                           batch_size=self.batch_size, progress=progress, desc="judge")
+                           batch_size=self.batch_size, progress=progress, desc="judge", share_prefix=True)
         return self.tok.batch_decode(ids, skip_special_tokens=True)
 
 class JudgeHTTPError(RuntimeError): pass

@@ -5,14 +5,15 @@
 # %% auto #0
 __all__ = ['SCALES', 'MODELS', 'DEFAULT_MODEL', 'CHATML', 'STAGE_DIRS', 'scale', 'at_scale', 'cache_dir', 'GGUFSource',
            'sha256_file', 'check_gguf', 'registry_gguf', 'convert_gguf', 'is_hub_id', 'model_folder', 'default_device',
-           'load_model', 'prepare_tokenizer', 'chat', 'render_chat', 'generate_ids', 'cut_at_stop', 'generate',
-           'measure', 'tiny_tokenizer', 'tiny_model', 'repo_root', 'default_paper_data', 'steering_tag', 'Study',
-           'load_subject', 'Stage', 'open_stage']
+           'load_model', 'prepare_tokenizer', 'chat', 'render_chat', 'cache_argument', 'shared_prefix', 'Prefix',
+           'prefix_cache', 'prompt_batch', 'generate_ids', 'cut_at_stop', 'generate', 'measure', 'tiny_tokenizer',
+           'tiny_model', 'repo_root', 'default_paper_data', 'steering_tag', 'Study', 'load_subject', 'Stage',
+           'open_stage']
 
 # %% ../nbs/00_models.ipynb #0547b570
-import hashlib, importlib.util, inspect, os, re, shutil, subprocess, sys, tempfile, threading, time, zipfile
+import copy, hashlib, importlib.util, inspect, os, re, shutil, subprocess, sys, tempfile, threading, time, zipfile
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,8 @@ from tqdm.auto import tqdm
 from transformers import (AutoModelForCausalLM, AutoTokenizer, DynamicCache, GenerationConfig, StopStringCriteria,
                           StoppingCriteriaList, logging as hf_logging)
 from transformers.cache_utils import DynamicLayer
+
+from .hooks import shared_prefix_phase
 
 # %% ../nbs/00_models.ipynb #ee4aa1a6
 SCALES = ("smoke", "full")
@@ -251,19 +254,55 @@ def _base_class(model) -> type:
     "The class whose forward finally runs (a peft wrapper passes the cache on to its base model)."
     return type(model.get_base_model()) if hasattr(model, "get_base_model") else type(model)
 
+def cache_argument(model) -> str:
+    "The keyword under which `model`'s forward takes a KV cache."
+    return _cache_argument(_base_class(model))
+
 def _forward_last(model, ids, mask, pos, cache) -> torch.Tensor:
     "Logits at the last position of every row, the cache extended in place."
     with torch.inference_mode():
         return model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
-                     **{_cache_argument(_base_class(model)): cache}).logits[:, -1]
+                     **{cache_argument(model): cache}).logits[:, -1]
 
-def _prefill(model, tok, prompts:list[str], idx:list[int]) -> tuple:
-    "Run the prompts `idx` (left-padded) into a fresh cache: the rows and each row's first greedy token."
-    enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-    mask = enc.attention_mask
-    pos = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)     # as `model.generate` numbers left-padded rows
+def shared_prefix(ids:list[list[int]]) -> int:
+    "How many leading tokens every prompt shares (the system prompt, the chat template's header), leaving each its last token."
+    return max(0, min(len(os.path.commonprefix(ids)), min(map(len, ids)) - 1)) if ids else 0
+
+@dataclass
+class Prefix:
+    "A prompt prefix shared by every row, run once: its length and its KV cache (one row)."
+    length: int; cache: DynamicCache
+
+def prefix_cache(model, ids:list[int]) -> Prefix:
+    "Run the shared prefix `ids` once into a cache that every batch then copies."
     cache = DynamicCache(config=model.config)
-    first = _forward_last(model, enc.input_ids, mask, pos, cache).argmax(-1)
+    ids_t = torch.tensor([ids], device=model.device)
+    with shared_prefix_phase(model, "prefix"):   # no hook edits or records the prefix: it is no row's whole prompt
+        _forward_last(model, ids_t, torch.ones_like(ids_t), torch.arange(len(ids), device=model.device)[None], cache)
+    return Prefix(len(ids), cache)
+
+def _left_padded(rows:list[list[int]], pad:int, device) -> tuple:
+    "Token rows as one left-padded tensor, with its attention mask."
+    width = max(map(len, rows))
+    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
+    return ids, mask
+
+def prompt_batch(model, tok, rows:list[list[int]], prefix:Prefix|None=None) -> tuple:
+    "(input ids, attention mask, position ids, cache) for token rows, left-padded; after `prefix` when given (the mask then covers it)."
+    skip = prefix.length if prefix else 0
+    rest, rest_mask = _left_padded([r[skip:] for r in rows], tok.pad_token_id, model.device)
+    cache = copy.deepcopy(prefix.cache) if prefix else DynamicCache(config=model.config)
+    if prefix: cache.batch_repeat_interleave(len(rows))
+    mask = torch.cat([rest_mask.new_ones(len(rows), skip), rest_mask], dim=1)   # prefix, padding, the rest of each prompt
+    pos = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)     # as `model.generate` numbers left-padded rows
+    return rest, mask, pos[:, skip:], cache
+
+def _prefill(model, tok, ids:list[list[int]], idx:list[int], prefix:Prefix|None=None) -> tuple:
+    "Run the token rows `idx` (after `prefix`, when given) into a cache: the rows and each row's first greedy token."
+    rest, mask, pos, cache = prompt_batch(model, tok, [ids[i] for i in idx], prefix)
+    with shared_prefix_phase(model, "rest") if prefix else nullcontext():
+        first = _forward_last(model, rest, mask, pos, cache).argmax(-1)
     if cache.get_seq_length() != mask.shape[1]:   # the forward ignored the cache: decoding would lose the prompt
         raise RuntimeError(f"{type(model).__name__} did not fill the KV cache it was given; use generate(..., engine='hf')")
     return _Rows(list(idx), cache, mask, pos[:, -1], first, [[] for _ in idx]), first
@@ -313,13 +352,14 @@ def _ended(ids:list[int], tok, stop:tuple, max_new_tokens:int) -> bool:
     return ids[-1] in (tok.eos_token_id, tok.pad_token_id) or len(ids) >= max_new_tokens or \
            bool(stop) and any(s in tok.decode(ids) for s in stop)
 
-def _greedy(model, tok, prompts:list[str], order:list[int], max_new_tokens:int, stop:tuple, batch_size:int, bar) -> dict:
-    "Greedy decoding of `prompts` in `order`, with ended rows dropped and the batch refilled: {prompt index: token ids}."
+def _greedy(model, tok, ids:list[list[int]], order:list[int], max_new_tokens:int, stop:tuple, batch_size:int, bar,
+            prefix:Prefix|None=None) -> dict:
+    "Greedy decoding of the token rows `ids` in `order`, with ended rows dropped and the batch refilled: {row index: new token ids}."
     queue, rows, done, joinable = deque(order), None, {}, None
     while queue or rows is not None:
         live = 0 if rows is None else len(rows.idx)
         if queue and live <= batch_size // 2 and (joinable or rows is None):
-            new, tokens = _prefill(model, tok, prompts, [queue.popleft() for _ in range(min(batch_size - live, len(queue)))])
+            new, tokens = _prefill(model, tok, ids, [queue.popleft() for _ in range(min(batch_size - live, len(queue)))], prefix)
             joinable = _joinable(new.cache) if joinable is None else joinable
             rows = _join(rows, new) if rows is not None else new
             tokens = torch.cat([torch.full((live,), -1, device=tokens.device), tokens]) if live else tokens
@@ -347,16 +387,19 @@ def generate_ids(model, tok,
                  progress:bool=True,        # show a progress bar over prompts
                  desc:str="generate",       # the progress bar's label
                  engine:str="auto",         # 'auto': the refilling loop when greedy; 'hf': `model.generate` batch by batch
+                 share_prefix:bool=False,   # greedy: run the prompts' common prefix once (hooks then see a prefill of the rest only)
                 ) -> list[list[int]]:
     "The newly generated token ids for each prompt, in the prompts' order, cut at end-of-sequence."
     if not prompts: return []
     if batch_size < 1: raise ValueError(f"batch_size must be positive, got {batch_size}")
     if engine not in ("auto", "hf"): raise ValueError(f"engine must be 'auto' or 'hf', got {engine!r}")
-    lengths = [len(ids) for ids in tok(list(prompts), add_special_tokens=False).input_ids]
-    order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+    ids = tok(list(prompts), add_special_tokens=False).input_ids
+    order = sorted(range(len(prompts)), key=lambda i: -len(ids[i]))
     if temperature == 0 and engine == "auto":
+        shared = shared_prefix(ids) if share_prefix and len(prompts) > 1 else 0
+        prefix = prefix_cache(model, ids[0][:shared]) if shared else None
         with tqdm(total=len(prompts), desc=desc, disable=not progress, leave=False) as bar:
-            done = _greedy(model, tok, prompts, order, max_new_tokens, tuple(stop), batch_size, bar)
+            done = _greedy(model, tok, ids, order, max_new_tokens, tuple(stop), batch_size, bar, prefix)
         return [_trim(done[i], tok) for i in range(len(prompts))]
     config, criteria = _generation_config(tok, max_new_tokens, temperature, top_p), _stop_criteria(tok, tuple(stop))
     results = [None] * len(prompts)

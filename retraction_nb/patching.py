@@ -15,7 +15,8 @@ import torch
 from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from tqdm.auto import tqdm
-from .hooks import add_vectors, capture, capture_attention, edit_outputs, is_decoding, layer_module, positions_index, resolve_layers
+from .hooks import (add_vectors, capture, capture_attention, edit_outputs, is_decoding, layer_module, phase, positions_index,
+                                 resolve_layers)
 from .models import steering_tag
 from .steering import continuations_under, steering_identity, steering_vectors
 
@@ -28,6 +29,7 @@ def on_prefill(model, before):  # before(inputs): called with the prefill's inpu
     busy = [False]
     def hook(module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
+        if phase(module): raise RuntimeError("patching needs whole-prompt prefills: generate without share_prefix")
         if busy[0] or ids is None or is_decoding(kwargs): return
         busy[0] = True
         try: before({"input_ids": ids, **{k: kwargs[k] for k in PREFILL_INPUTS[1:] if kwargs.get(k) is not None}})

@@ -10,6 +10,7 @@ __all__ = ['CONTINENTS', 'utqa_statements', 'builtin_statements', 'split_stateme
 
 # %% ../nbs/04_probe.ipynb #4fd54897
 import hashlib, random
+from contextlib import nullcontext
 from functools import lru_cache
 from types import SimpleNamespace
 from pathlib import Path
@@ -25,9 +26,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
-from .hooks import capture
+from .hooks import capture, shared_prefix_phase
 from .stats import bootstrap, cluster_bootstrap, fmt_ci, wilson
-from .models import chat, render_chat
+from .models import cache_argument, chat, prefix_cache, prompt_batch, render_chat, shared_prefix
 from .store import model_fingerprint, note_read, read_jsonl, report_progress
 from .testbed import PAPER_SYSTEM, by_population, geo, norm
 
@@ -119,14 +120,20 @@ def last_token_states(model, tok,
                       prompts:list[str],       # rendered prompts
                       batch_size:int=32,
                       progress:bool=True,
-                      desc:str="activations") -> torch.Tensor:
+                      desc:str="activations",
+                      share_prefix:bool=True,  # run the prompts' common prefix (system prompt, template header) once
+                     ) -> torch.Tensor:
     "Hidden state after every decoder layer at each prompt's last token: (layers, prompts, d_model), float32."
-    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    ids = tok(list(prompts), add_special_tokens=False).input_ids
+    order = sorted(range(len(prompts)), key=lambda i: -len(ids[i]))
+    shared = shared_prefix(ids) if share_prefix and len(prompts) > 1 else 0
+    prefix = prefix_cache(model, ids[0][:shared]) if shared else None
     chunks = []
     for b in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress):
-        rows = [prompts[i] for i in order[b:b + batch_size]]
-        enc = tok(rows, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        with capture(model, positions=-1) as cap, torch.inference_mode(): model(**enc)
+        rest, mask, pos, cache = prompt_batch(model, tok, [ids[i] for i in order[b:b + batch_size]], prefix)
+        with capture(model, positions=-1) as cap, torch.inference_mode(), shared_prefix_phase(model, "rest") if prefix else nullcontext():
+            model(input_ids=rest, attention_mask=mask, position_ids=pos, use_cache=prefix is not None, logits_to_keep=1,
+                  **({cache_argument(model): cache} if prefix else {}))   # only the last position's logits: the LM head is not needed
         chunks.append(cap.stack()[:, :, 0])            # (layers, batch, d)
         report_progress(desc, min(b + batch_size, len(order)), len(order))
     states = torch.cat(chunks, dim=1)

@@ -121,6 +121,6 @@ def evaluate(model, tok, judge, records:list[dict],
              max_new_tokens:int=32, desc:str="evaluate") -> dict:
     "Continuations of the records' prompts under `model`, the judge's retraction verdicts, and the belief per layer."
     prompts = testbed_prompts(tok, records)
-    texts = generate(model, tok, prompts, max_new_tokens=max_new_tokens, batch_size=64, desc=desc)
+    texts = generate(model, tok, prompts, max_new_tokens=max_new_tokens, batch_size=64, desc=desc, share_prefix=True)
     return {"texts": texts, "retracted": retracted(judge, records, texts, cache),
             "belief": layer_belief(model, tok, prompts, directions, thresholds)}

@@ -417,7 +417,7 @@ def _next_texts(model, tok, family:Family, answers:list[dict], out_dir:Path, bat
     "The model's greedy next token after each answer, in the continuation prompt; cached in `next_tokens.jsonl`."
     items = [(f"{a['question_id']}|{a['answer']}", render_chat(tok, chat(a["question"], a["answer"], family.system))) for a in answers]
     return cached_generate(model, tok, out_dir/"next_tokens.jsonl", items, desc=f"{family.name}: whole words",
-                           max_new_tokens=1, batch_size=batch_size)
+                           max_new_tokens=1, batch_size=batch_size, share_prefix=True)
 
 def _split_of(qid:str, seed:int, test_fraction:float) -> str:
     h = int(hashlib.sha256(f"{seed}:{qid}".encode()).hexdigest(), 16) / 2**256
@@ -460,7 +460,7 @@ def build_testbed(model, tok, family:Family,
     items = [(f"{a['question_id']}|{a['answer']}|{i}", _verification_prompt(tok, family, vq))
              for a in todo for i, vq in enumerate(a["verify_questions"])]
     verified = cached_generate(model, tok, out_dir/"verifications.jsonl", items, desc=f"{family.name}: verify",
-                               max_new_tokens=24, **gen)
+                               max_new_tokens=24, share_prefix=True, **gen)
     for a in todo:
         a["verification"] = [verified[f"{a['question_id']}|{a['answer']}|{i}"] for i in range(len(a.pop("verify_questions")))]
         a["model_says_correct"] = says = family.read(a["verification"], a["answer"], by_id[a["question_id"]])
@@ -515,15 +515,15 @@ def load_testbed(out_dir:str|Path, split:str|None=None) -> list[dict]:
 # %% ../nbs/02_testbed.ipynb #6f917649
 def continue_testbed(model, tok, out_dir:str|Path,
                      max_new_tokens:int=128, # the paper's limit
-                     batch_size:int=64,      # rows decoded together
+                     batch_size:int=128,     # rows decoded together
                      split:str|None=None,    # only this split (None: all)
                     ) -> list[dict]:
     "Greedy continuations for every testbed record; cached (and resumable), written to `continuations.jsonl` beside it."
     records = load_testbed(out_dir, split)
     items = [(f"{r['index']}|{r['name']}", render_chat(tok, r["messages"])) for r in records]
     cache = Path(out_dir)/f"continuation_cache_{max_new_tokens}.jsonl"
-    outs = cached_generate(model, tok, cache, items, desc="continue", max_new_tokens=max_new_tokens, batch_size=batch_size,
-                           stop=("\n",), identity={"model": model_fingerprint(model), "max_new_tokens": max_new_tokens})
+    outs = cached_generate(model, tok, cache, items, chunk=2 * batch_size, desc="continue", max_new_tokens=max_new_tokens, batch_size=batch_size,
+                           stop=("\n",), identity={"model": model_fingerprint(model), "max_new_tokens": max_new_tokens}, share_prefix=True)
     results = [{**r, "continuation": outs[k]} for r, (k, _) in zip(records, items)]
     write_jsonl(Path(out_dir)/CONTINUATIONS, results)
     return results

@@ -58,11 +58,17 @@ PHASE = "_retraction_nb_phase"   # on a model whose prompts share a prefix: 'pre
 def shared_prefix_phase(model, phase:str):   # 'prefix': the shared prefix, left alone by every hook; 'rest': a prefill after it
     "Mark the forwards in the block as the run of a prompt prefix shared by every row, or as the prefill of the rows' rest after it."
     if phase not in ("prefix", "rest"): raise ValueError(f"phase must be 'prefix' or 'rest', got {phase!r}")
+    before = getattr(model, PHASE, None)
     setattr(model, PHASE, phase)
     try: yield
-    finally: setattr(model, PHASE, None)
+    finally: setattr(model, PHASE, before)
 
 def phase(model) -> str|None: return getattr(model, PHASE, None)
+
+def _from_end(positions) -> bool:
+    "Positions that count from the end of each row (negative ints): the only ones a prefill of the prompts' rest can honour."
+    values = [positions] if isinstance(positions, int) else list(positions) if isinstance(positions, tuple) else None
+    return values is not None and all(isinstance(v, int) and v < 0 for v in values)
 
 def is_decoding(kwargs, model=None) -> bool:
     "True when a forward call continues a KV cache that already holds tokens (a generation step); a 'rest' prefill is not one."
@@ -73,13 +79,16 @@ def is_decoding(kwargs, model=None) -> bool:
 @contextmanager
 def edit_outputs(model, layers, module, edit, positions, every_step):
     "Run `edit(layer, tensor, index)` on each chosen module's output; its return value (if not None) replaces it."
-    step = {"decoding": False, "prefix": False}
-    def note_step(mod, args, kwargs): step.update(decoding=is_decoding(kwargs, mod), prefix=phase(mod) == "prefix")
+    step = {"decoding": False, "prefix": False, "rest": False}
+    def note_step(mod, args, kwargs): step.update(decoding=is_decoding(kwargs, mod), prefix=phase(mod) == "prefix", rest=phase(mod) == "rest")
     def make_hook(layer):
         def hook(mod, args, output):
             hidden = _first(output)
             batch, seq = hidden.shape[:2]
-            if step["prefix"] or step["decoding"] and not every_step: return None   # a shared prefix is no row's prompt end
+            if step["prefix"] or (step["decoding"] and not every_step): return None   # a shared prefix is no row's prompt end
+            if step["rest"] and not _from_end(positions):
+                raise ValueError(f"positions {positions!r} count from the prompt's start, but only the prompts' rest is prefilled "
+                                 "after a shared prefix: use positions from the end (negative), or generate without share_prefix")
             index = positions_index(0 if step["decoding"] else positions, batch, seq, hidden.device)
             new = edit(layer, hidden, index)
             return None if new is None else _with_first(output, new)

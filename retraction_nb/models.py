@@ -264,9 +264,11 @@ def _forward_last(model, ids, mask, pos, cache) -> torch.Tensor:
         return model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
                      **{cache_argument(model): cache}).logits[:, -1]
 
-def shared_prefix(ids:list[list[int]]) -> int:
-    "How many leading tokens every prompt shares (the system prompt, the chat template's header), leaving each its last token."
-    return max(0, min(len(os.path.commonprefix(ids)), min(map(len, ids)) - 1)) if ids else 0
+def shared_prefix(ids:list[list[int]],
+                  keep:int=1,   # tokens each prompt keeps after the prefix (a hook that edits position -k needs k)
+                 ) -> int:
+    "How many leading tokens every prompt shares (the system prompt, the chat template's header), leaving each `keep` of its own."
+    return max(0, min(len(os.path.commonprefix(ids)), min(map(len, ids)) - keep)) if ids else 0
 
 @dataclass
 class Prefix:

@@ -321,8 +321,10 @@ def run_study(study:Study, stages=STUDY, scale:str="full", force:bool=False) -> 
 PAGES = {"judge": "Judge", "probe": "Probe", "steer": "Steering", "patch": "Patching", "sft": "SFT"}   # the page that makes each stage's rows
 
 def collect_findings(study:Study, at:str|None=None) -> list[dict]:
-    "Every stage's findings rows (`Study.stage_findings`), in the study's order; a stage without findings adds none."
-    return [{**row, "stage": stage} for stage in STUDY if (path := study.stage_findings(stage, at)).exists() for row in read_json(path)]
+    "Every finished stage's findings rows (`Study.stage_findings`), in the study's order; a stage the manifest does not list as done adds none."
+    stages = Manifest(study.manifest_file(at)).data["stages"]
+    done = [s for s in STUDY if stages.get(s, {}).get("status") == "done"]
+    return [{**row, "stage": stage} for stage in done if (path := study.stage_findings(stage, at)).exists() for row in read_json(path)]
 
 def _controls_text(controls:dict|None) -> str:
     values = [v[0] for v in (controls or {}).values()]
@@ -346,8 +348,10 @@ def findings_markdown(rows:list[dict], title:str="") -> str:
 def write_findings(study:Study, at:str|None=None) -> Path|None:
     "Gather the stages' findings into `Study.findings_file` and `findings.md` beside it; None when no stage has findings."
     rows, at = collect_findings(study, at), at or scale()
-    if not rows: return None
     path = study.findings_file(at)
+    if not rows:   # no finished stage has findings: no table, not an old one
+        for stale in (path, path.with_suffix(".md")): stale.unlink(missing_ok=True)
+        return None
     title = f"Findings for {study.model}" + (f" with adapter {study.subject}" if study.subject else "") + f" ({at} scale)"
     write_json(path, {"model": study.model, "subject": study.subject, "scale": at, "rule": VERDICT_RULE, "findings": rows})
     write_atomic(path.with_suffix(".md"), findings_markdown(rows, title).encode())
@@ -415,9 +419,9 @@ def main(argv=None):
         if args.command != "findings":
             whole = [s for s in STUDY if not (study.adapter and s == "sft")]   # a fine-tuned subject is not fine-tuned again
             print(run_study(study, whole if args.command == "run" else [args.command], args.scale, args.force).to_string())
-        found = write_findings(study, args.scale) if args.command in ("run", "findings") else None
+        found = write_findings(study, args.scale)   # after any stage: the table always reflects the finished stages
     except (InputError, StageError, LockedError, CorruptFileError) as e: raise SystemExit(f"retraction_nb: {e}") from None
-    if found: print(f"\n{found.with_suffix('.md').read_text()}")
+    if found and args.command in ("run", "findings"): print(f"\n{found.with_suffix('.md').read_text()}")
     elif args.command == "findings": raise SystemExit(f"retraction_nb: no stage of {study.home(args.scale)} has findings yet: run the study first (retraction_nb run)")
     print(f"{args.command}: {time.time() - t0:.0f} s; files in {study.home(args.scale)}")
 

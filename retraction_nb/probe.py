@@ -202,7 +202,7 @@ def auroc_ci(y, score,
     if np.isnan(ci[0]): return ci
     m = min(int(y.sum()), int((~y).sum()))
     bound = wilson(ci[0] * m, m)
-    return (ci[0], min(ci[1], bound[1]), max(ci[2], bound[2]))
+    return (ci[0], float(np.fmin(ci[1], bound[1])), float(np.fmax(ci[2], bound[2])))   # a nan bound never hides the other
 
 def probe_report(probes:LayerProbes, X_test, y_test, n_boot:int=200) -> pd.DataFrame:
     "Per layer and method: test accuracy and AUROC, as (value, low, high) bootstrap triples."

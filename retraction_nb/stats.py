@@ -88,9 +88,10 @@ def newcombe_paired(before, after, level:float=0.95) -> tuple:
     if n == 0: return (np.nan, np.nan, np.nan)
     both, only_b, only_a, neither = (b & a).sum(), (b & ~a).sum(), (~b & a).sum(), (~b & ~a).sum()
     (p1, l1, u1), (p2, l2, u2) = wilson(b.sum(), n, level), wilson(a.sum(), n, level)
-    cross = both * neither - only_b * only_a
+    cross = both * neither - only_b * only_a              # the 2x2 table's cross product
+    if cross > 0: cross = max(cross - n / 2, 0)          # Newcombe's continuity correction of the correlation
     margins = float((both + only_b) * (only_a + neither) * (both + only_a) * (only_b + neither))
-    phi = 0.0 if margins == 0 else (max(cross - n / 2, 0) if cross > 0 else cross) / np.sqrt(margins)
+    phi = 0.0 if margins == 0 else cross / np.sqrt(margins)
     down = np.sqrt(max((p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1) + (u1 - p1) ** 2, 0))
     up = np.sqrt(max((u2 - p2) ** 2 - 2 * phi * (u2 - p2) * (p1 - l1) + (p1 - l1) ** 2, 0))
     return (float(p2 - p1), float(max(-1.0, p2 - p1 - down)), float(min(1.0, p2 - p1 + up)))
@@ -118,7 +119,7 @@ def paired_binary(before, after,     # per prompt: the outcome without and with 
     p = sign_flip_p([change[m].sum() for m in _members(groups)], seed=seed)
     boot = cluster_bootstrap(lambda x, y: y.mean() - x.mean(), groups, b, a, n_boot=n_boot, level=level, seed=seed)
     score = newcombe_paired(b, a, level)
-    effect = (boot[0], min(boot[1], score[1]), max(boot[2], score[2]))
+    effect = (boot[0], float(np.fmin(boot[1], score[1])), float(np.fmax(boot[2], score[2])))   # a nan bound never hides the other
     return {"before": float(b.mean()), "after": float(a.mean()), "effect": effect, "gained": gained, "lost": lost, "p": float(p)}
 
 def holm(pvalues) -> np.ndarray:
@@ -140,15 +141,17 @@ def verdict(effect:tuple,              # (value, low, high)
             p:float|None=None,         # the test's p-value (Holm-adjusted where settings were chosen); None: no test
             controls:list|None=None,   # the controls' effects at the same setting; None or []: no control
             checks:dict|None=None,     # further conditions: {the reason shown when it fails: whether it holds}
-            level:float=0.05,
+            alpha:float=0.05,          # the significance level
             p_name:str="p",            # how the p-value is named in the reasons ('Holm p')
            ) -> str:
     "'reproduced', 'reversed' or 'not shown: <reasons>', by the rule stated above."
-    value, low, high = effect
-    if value is None or np.isnan(value): return "not measured"
+    if direction not in (-1, 1): raise ValueError(f"direction is the paper's side of the null, -1 or +1; got {direction!r}")
+    value, low, high = (np.nan if v is None else float(v) for v in effect)
+    if np.isnan(value): return "not measured"
     why = [] if low > null or high < null else [f"interval includes {null:g}"]
-    if p is not None and not p < level: why.append(f"{p_name} = {p:.2f}")
-    if controls and not (value > max(controls) if value > null else value < min(controls)): why.append("inside the controls' spread")
+    if p is not None and not p < alpha: why.append(f"{p_name} = {p:.2f}")
+    if controls and any(np.isnan(c) for c in controls): why.append("a control not measured")
+    elif controls and not (value > max(controls) if value > null else value < min(controls)): why.append("inside the controls' spread")
     why += [reason for reason, holds in (checks or {}).items() if not holds]
     if why: return "not shown: " + "; ".join(why)
     return "reproduced" if np.sign(value - null) == direction else "reversed"
@@ -164,6 +167,6 @@ def finding(claim:str,        # the paper's claim, in words
             **details) -> dict:
     "One row of the findings: the claim, the measurement, its controls and its verdict (JSON-ready)."
     controls = {k: [float(x) for x in v] for k, v in (controls or {}).items()}   # name -> (value, low, high)
-    return {"claim": claim, "measure": measure, "effect": [float(x) for x in effect], "null": null, "direction": direction,
+    return {"claim": claim, "measure": measure, "effect": [np.nan if x is None else float(x) for x in effect], "null": null, "direction": direction,
             "p": None if p is None else float(p), "p_name": p_name, "n": n, "controls": controls,
             "verdict": verdict(effect, direction, null, p, [v[0] for v in controls.values()], checks, p_name=p_name), **details}

@@ -190,9 +190,9 @@ def steering_verdict(sign:int,             # -1 towards "false", +1 towards "tru
                      holm_p:float,         # its paired p, Holm-adjusted over the reported settings
                      control_effects:list, # the controls' effects on recall at the same setting
                      shift:tuple,          # `belief_shift` (value, low, high)
-                     level:float=0.05) -> str:
+                     alpha:float=0.05) -> str:
     "The study's rule (`stats.verdict`) for a steering claim: towards 'false' (sign -1) raises recall; the belief must have moved that way."
-    return verdict(change["effect"], -sign, p=holm_p, controls=control_effects, checks=steering_checks(sign, shift), level=level, p_name="Holm p")
+    return verdict(change["effect"], -sign, p=holm_p, controls=control_effects, checks=steering_checks(sign, shift), alpha=alpha, p_name="Holm p")
 
 def steering_checks(sign:int, shift:tuple) -> dict:
     "The manipulation check as a `verdict` condition: the belief's interval lies on the steered side of 0."
@@ -212,7 +212,7 @@ def negation_log_odds(model, tok, records:list[dict],
     "Per record: log-odds that the token after the answer and `suffix` is a negation (`NEGATIONS`)."
     ids = tok([render_chat(tok, r["messages"]) + suffix for r in records], add_special_tokens=False).input_ids
     at = -1 - len(tok(suffix, add_special_tokens=False).input_ids)    # the answer's last token
-    shared = shared_prefix(ids) if len(ids) > 1 else 0
+    shared = shared_prefix(ids, keep=-at) if len(ids) > 1 else 0   # every row's rest holds the answer's last token
     prefix, negations, out = prefix_cache(model, ids[0][:shared]) if shared else None, negation_tokens(tok), []
     for b in range(0, len(ids), batch_size):
         rest, mask, pos, cache = prompt_batch(model, tok, ids[b:b + batch_size], prefix)
@@ -221,7 +221,7 @@ def negation_log_odds(model, tok, records:list[dict],
             logits = model(input_ids=rest, attention_mask=mask, position_ids=pos, logits_to_keep=1,
                            **({cache_argument(model): cache, "use_cache": True} if prefix else {})).logits[:, -1].float()
         p = logits.softmax(-1)[:, negations].sum(-1).clamp(1e-9, 1 - 1e-9)
-        out.append((p.log() - (-p).log1p()).numpy())
+        out.append((p.log() - (-p).log1p()).cpu().numpy())
     return np.concatenate(out)
 
 # %% ../nbs/05_steering.ipynb #3f1c0a37

@@ -22,7 +22,7 @@ from typing import Callable
 
 import pandas as pd
 
-from .models import Study, chat, render_chat
+from .models import Study, chat, generate_ids, render_chat
 from .store import (cached_generate, differences, generation_seconds, model_fingerprint, note_read, read_json, read_jsonl,
                                  write_atomic, write_json, write_jsonl)
 
@@ -41,7 +41,7 @@ def mentions(text:str, names) -> list[str]:
     return [n for _, n in sorted(found)]
 
 REFUSAL = re.compile(r"^\W*(i\b|i'm|im\b|sorry|unfortunately|as an ai|there is no|there are no|none\b)", re.I)
-NAME = re.compile(r"[A-Z][\w'’.\-]*(?:[ \-](?:(?:de|del|la|le|los|las|da|do|dos|van|von|der|al|el|bin|of|the|upon|on|sur)[ \-])*[A-Z][\w'’.\-]*)*")
+NAME = re.compile(r"[A-Z][\w'’.\-]*(?:[ \-](?:(?:de|del|la|le|los|las|da|do|dos|van|von|der|al|el|bin|of(?: the)?|upon|on|sur)[ \-])*[A-Z][\w'’.\-]*)*")
 
 SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\bSt\.)(?<!\bMt\.)(?<!\bDr\.)(?<!\bMr\.)(?<!\bJr\.)(?<!\b[A-Z]\.)\s|\n")
 
@@ -120,11 +120,20 @@ def city_key(name:str) -> str:
     "The lookup key of a city name: normalised, with 'St' spelled 'Saint' as geonames does."
     return re.sub(r"^st ", "saint ", norm(name))
 
-def part_of_longer_place(name:str, text:str, exclude=()) -> bool:
-    "Whether `name` is only a piece of a longer country or US-state name that `text` writes or `exclude` holds ('Lanka' of 'Sri Lanka')."
-    n, written, skip = norm(name), f" {norm(text)} ", {norm(e) for e in exclude}
-    longer = [*geo().country_names, *(norm(s) for s in geo().states.values()), *skip]
-    return any(p != n and f" {n} " in f" {p} " and (p in skip or f" {p} " in written) for p in longer)
+def _spans(name:str, text:str) -> list[tuple]:
+    "Where `text` writes `name` as whole words (accents, case and the punctuation between words ignored)."
+    words = norm(name).split()
+    if not words: return []
+    pattern = r"(?<![A-Za-z0-9])" + r"[^A-Za-z0-9]+".join(map(re.escape, words)) + r"(?![A-Za-z0-9])"
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return [m.span() for m in re.finditer(pattern, plain, re.I)]
+
+def part_of_longer_place(name:str, text:str) -> bool:
+    "Whether every place where `text` writes `name` lies inside a longer country or US-state name written there ('Lanka' in 'Sri Lanka')."
+    n = norm(name)
+    longer = [p for p in (*geo().country_names, *(norm(s) for s in geo().states.values())) if p != n and f" {n} " in f" {p} "]
+    outer, mine = [s for p in longer for s in _spans(p, text)], _spans(name, text)
+    return bool(mine) and all(any(a <= s and e <= b for a, b in outer) for s, e in mine)
 
 def city_in(response:str, exclude=()) -> str|None:
     "The first known city named as a whole in the first sentence of `response`, as the model wrote it ('The City of' dropped)."
@@ -133,7 +142,7 @@ def city_in(response:str, exclude=()) -> str|None:
         words = phrase.split()
         while words and norm(words[0]) in PLACE_PREFIX: words = words[1:]
         name = " ".join(words)
-        if norm(name) in skip or norm(name) in geo().country_names or part_of_longer_place(name, sentence, exclude): continue
+        if norm(name) in skip or norm(name) in geo().country_names or part_of_longer_place(name, sentence): continue
         if city_key(name) in geo().cities: return name
     return None
 
@@ -413,11 +422,12 @@ def continues_word(next_text:str) -> bool:
     "Whether the model's next text glues onto the answer's last word ('Herat' + 'istan'), so the answer is not a whole word to it."
     return next_text[:1].isalnum()
 
-def _next_texts(model, tok, family:Family, answers:list[dict], out_dir:Path, batch_size:int) -> dict:
-    "The model's greedy next token after each answer, in the continuation prompt; cached in `next_tokens.jsonl`."
-    items = [(f"{a['question_id']}|{a['answer']}", render_chat(tok, chat(a["question"], a["answer"], family.system))) for a in answers]
-    return cached_generate(model, tok, out_dir/"next_tokens.jsonl", items, desc=f"{family.name}: whole words",
-                           max_new_tokens=1, batch_size=batch_size, share_prefix=True)
+def _next_texts(model, tok, family:Family, answers:list[dict], batch_size:int) -> list[str]:
+    "What the model's greedy next token adds to each answer in its continuation prompt (decoded after the answer's last token: a lone token may lose its leading space)."
+    prompts = [render_chat(tok, chat(a["question"], a["answer"], family.system)) for a in answers]
+    nexts = generate_ids(model, tok, prompts, max_new_tokens=1, stop=(), batch_size=batch_size, share_prefix=True, progress=False)
+    last = [ids[-1:] for ids in tok(prompts, add_special_tokens=False).input_ids]
+    return [tok.decode(l + n)[len(tok.decode(l)):] for l, n in zip(last, nexts)]
 
 def _split_of(qid:str, seed:int, test_fraction:float) -> str:
     h = int(hashlib.sha256(f"{seed}:{qid}".encode()).hexdigest(), 16) / 2**256
@@ -469,10 +479,9 @@ def build_testbed(model, tok, family:Family,
         else: a["status"] = "candidate"
     # 3b. whole answers only: an answer whose greedy next token glues onto its last word is a fragment to the model
     to_check = [a for a in answers if a["status"] == "candidate"] if whole_words else []
-    next_texts = _next_texts(model, tok, family, to_check, out_dir, batch_size) if to_check else {}
-    for a in to_check:
-        a["next_token"] = next_texts[f"{a['question_id']}|{a['answer']}"]
-        if continues_word(a["next_token"]): a["status"] = "fragment"
+    for a, text in zip(to_check, _next_texts(model, tok, family, to_check, batch_size) if to_check else []):
+        a["next_token"] = text
+        if continues_word(text): a["status"] = "fragment"
     # 4. balance correct and wrong (per question, per family, or not at all), split by question
     candidates = [a for a in answers if a["status"] == "candidate"]
     kept = _balanced(candidates, balance, seed)
@@ -493,7 +502,7 @@ def build_testbed(model, tok, family:Family,
                   kept_correct=sum(r["result"] for r in records), kept_wrong=sum(not r["result"] for r in records),
                   test=sum(r["split"] == "test" for r in records),
                   dropped={s: n for s, n in statuses.items() if s != "kept"},
-                  build_seconds=generation_seconds(out_dir/"samples.jsonl", out_dir/"verifications.jsonl", out_dir/"next_tokens.jsonl"),
+                  build_seconds=generation_seconds(out_dir/"samples.jsonl", out_dir/"verifications.jsonl"),
                   seconds_this_call=round(time.time() - t0, 1))
     write_json(out_dir/"funnel.json", funnel)
     if not records:

@@ -419,7 +419,8 @@ def main(argv=None):
         if args.command != "findings":
             whole = [s for s in STUDY if not (study.adapter and s == "sft")]   # a fine-tuned subject is not fine-tuned again
             print(run_study(study, whole if args.command == "run" else [args.command], args.scale, args.force).to_string())
-        found = write_findings(study, args.scale)   # after any stage: the table always reflects the finished stages
+        with exclusive(study.home(args.scale)/".lock", what="retraction_nb findings"):   # one writer, as for the stages
+            found = write_findings(study, args.scale)   # after any stage: the table always reflects the finished stages
     except (InputError, StageError, LockedError, CorruptFileError) as e: raise SystemExit(f"retraction_nb: {e}") from None
     if found and args.command in ("run", "findings"): print(f"\n{found.with_suffix('.md').read_text()}")
     elif args.command == "findings": raise SystemExit(f"retraction_nb: no stage of {study.home(args.scale)} has findings yet: run the study first (retraction_nb run)")

@@ -6,9 +6,9 @@
 __all__ = ['SCALES', 'MODELS', 'DEFAULT_MODEL', 'CHATML', 'STAGE_DIRS', 'scale', 'at_scale', 'cache_dir', 'GGUFSource',
            'sha256_file', 'check_gguf', 'registry_gguf', 'convert_gguf', 'is_hub_id', 'model_folder', 'default_device',
            'load_model', 'prepare_tokenizer', 'chat', 'render_chat', 'cache_argument', 'shared_prefix', 'Prefix',
-           'prefix_cache', 'prompt_batch', 'generate_ids', 'cut_at_stop', 'generate', 'measure', 'tiny_tokenizer',
-           'tiny_model', 'repo_root', 'default_paper_data', 'steering_tag', 'Study', 'load_subject', 'Stage',
-           'open_stage']
+           'prefix_cache', 'prompt_batch', 'rows_prefix', 'forward_rows', 'generate_ids', 'cut_at_stop', 'generate',
+           'measure', 'tiny_tokenizer', 'tiny_model', 'repo_root', 'default_paper_data', 'steering_tag', 'Study',
+           'load_subject', 'Stage', 'open_stage']
 
 # %% ../nbs/00_models.ipynb #0547b570
 import copy, hashlib, importlib.util, inspect, os, re, shutil, subprocess, sys, tempfile, threading, time, zipfile
@@ -300,11 +300,22 @@ def prompt_batch(model, tok, rows:list[list[int]], prefix:Prefix|None=None) -> t
     pos = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)     # as `model.generate` numbers left-padded rows
     return rest, mask, pos[:, skip:], cache
 
+def rows_prefix(model, ids:list[list[int]], share:bool=True, keep:int=1) -> Prefix|None:
+    "The rows' shared prefix, run once; None when `share` is off, there is one row, or nothing is shared (`keep` as in `shared_prefix`)."
+    shared = shared_prefix(ids, keep) if share and len(ids) > 1 else 0
+    return prefix_cache(model, ids[0][:shared]) if shared else None
+
+def forward_rows(model, tok, rows:list[list[int]], prefix:Prefix|None=None, **kwargs) -> tuple:
+    "One prefill forward over token rows (after `prefix`, when given; hooks see it as the prefill): (output, attention mask, position ids, cache)."
+    rest, mask, pos, cache = prompt_batch(model, tok, rows, prefix)
+    with torch.inference_mode(), shared_prefix_phase(model, "rest") if prefix else nullcontext():
+        out = model(input_ids=rest, attention_mask=mask, position_ids=pos, use_cache=True, **{cache_argument(model): cache}, **kwargs)
+    return out, mask, pos, cache
+
 def _prefill(model, tok, ids:list[list[int]], idx:list[int], prefix:Prefix|None=None) -> tuple:
     "Run the token rows `idx` (after `prefix`, when given) into a cache: the rows and each row's first greedy token."
-    rest, mask, pos, cache = prompt_batch(model, tok, [ids[i] for i in idx], prefix)
-    with shared_prefix_phase(model, "rest") if prefix else nullcontext():
-        first = _forward_last(model, rest, mask, pos, cache).argmax(-1)
+    out, mask, pos, cache = forward_rows(model, tok, [ids[i] for i in idx], prefix, logits_to_keep=1)
+    first = out.logits[:, -1].argmax(-1)
     if cache.get_seq_length() != mask.shape[1]:   # the forward ignored the cache: decoding would lose the prompt
         raise RuntimeError(f"{type(model).__name__} did not fill the KV cache it was given; use generate(..., engine='hf')")
     return _Rows(list(idx), cache, mask, pos[:, -1], first, [[] for _ in idx]), first
@@ -398,8 +409,7 @@ def generate_ids(model, tok,
     ids = tok(list(prompts), add_special_tokens=False).input_ids
     order = sorted(range(len(prompts)), key=lambda i: -len(ids[i]))
     if temperature == 0 and engine == "auto":
-        shared = shared_prefix(ids) if share_prefix and len(prompts) > 1 else 0
-        prefix = prefix_cache(model, ids[0][:shared]) if shared else None
+        prefix = rows_prefix(model, ids, share_prefix)
         with tqdm(total=len(prompts), desc=desc, disable=not progress, leave=False) as bar:
             done = _greedy(model, tok, ids, order, max_new_tokens, tuple(stop), batch_size, bar, prefix)
         return [_trim(done[i], tok) for i in range(len(prompts))]

@@ -10,7 +10,6 @@ __all__ = ['CONTINENTS', 'utqa_statements', 'builtin_statements', 'split_stateme
 
 # %% ../nbs/04_probe.ipynb #4fd54897
 import hashlib, random
-from contextlib import nullcontext
 from functools import lru_cache
 from types import SimpleNamespace
 from pathlib import Path
@@ -26,9 +25,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
-from .hooks import capture, shared_prefix_phase
-from .stats import bootstrap, cluster_bootstrap, fmt_ci, wilson
-from .models import cache_argument, chat, prefix_cache, prompt_batch, render_chat, shared_prefix
+from .hooks import capture
+from .stats import bootstrap, cluster_bootstrap, fmt_ci, joined, wilson
+from .models import chat, forward_rows, render_chat, rows_prefix
 from .store import model_fingerprint, note_read, read_jsonl, report_progress
 from .testbed import PAPER_SYSTEM, by_population, geo, norm
 
@@ -126,14 +125,10 @@ def last_token_states(model, tok,
     "Hidden state after every decoder layer at each prompt's last token: (layers, prompts, d_model), float32."
     ids = tok(list(prompts), add_special_tokens=False).input_ids
     order = sorted(range(len(prompts)), key=lambda i: -len(ids[i]))
-    shared = shared_prefix(ids) if share_prefix and len(prompts) > 1 else 0
-    prefix = prefix_cache(model, ids[0][:shared]) if shared else None
-    chunks = []
+    prefix, chunks = rows_prefix(model, ids, share_prefix), []
     for b in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress):
-        rest, mask, pos, cache = prompt_batch(model, tok, [ids[i] for i in order[b:b + batch_size]], prefix)
-        with capture(model, positions=-1) as cap, torch.inference_mode(), shared_prefix_phase(model, "rest") if prefix else nullcontext():
-            model(input_ids=rest, attention_mask=mask, position_ids=pos, use_cache=prefix is not None, logits_to_keep=1,
-                  **({cache_argument(model): cache} if prefix else {}))   # only the last position's logits: the LM head is not needed
+        with capture(model, positions=-1) as cap:   # only the last position's logits: the LM head is not needed
+            forward_rows(model, tok, [ids[i] for i in order[b:b + batch_size]], prefix, logits_to_keep=1)
         chunks.append(cap.stack()[:, :, 0])            # (layers, batch, d)
         report_progress(desc, min(b + batch_size, len(order)), len(order))
     states = torch.cat(chunks, dim=1)
@@ -201,8 +196,7 @@ def auroc_ci(y, score,
     ci = bootstrap(auroc, y, score, n_boot=n_boot) if groups is None else cluster_bootstrap(auroc, groups, y, score, n_boot=n_boot)
     if np.isnan(ci[0]): return ci
     m = min(int(y.sum()), int((~y).sum()))
-    bound = wilson(ci[0] * m, m)
-    return (ci[0], float(np.fmin(ci[1], bound[1])), float(np.fmax(ci[2], bound[2])))   # a nan bound never hides the other
+    return joined(ci, wilson(ci[0] * m, m))
 
 def probe_report(probes:LayerProbes, X_test, y_test, n_boot:int=200) -> pd.DataFrame:
     "Per layer and method: test accuracy and AUROC, as (value, low, high) bootstrap triples."

@@ -20,9 +20,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .hooks import add_vectors, shared_prefix_phase
+from .hooks import add_vectors
 from .judge import fmt_ci, judge_cached, as_item, retraction_metrics
-from .models import cache_argument, generate, prefix_cache, prompt_batch, render_chat, shared_prefix
+from .models import forward_rows, generate, render_chat, rows_prefix
 from .store import model_fingerprint, tensor_digest
 from .probe import last_token_states
 from .stats import cluster_bootstrap, paired_binary, verdict, wilson
@@ -212,14 +212,11 @@ def negation_log_odds(model, tok, records:list[dict],
     "Per record: log-odds that the token after the answer and `suffix` is a negation (`NEGATIONS`)."
     ids = tok([render_chat(tok, r["messages"]) + suffix for r in records], add_special_tokens=False).input_ids
     at = -1 - len(tok(suffix, add_special_tokens=False).input_ids)    # the answer's last token
-    shared = shared_prefix(ids, keep=-at) if len(ids) > 1 else 0   # every row's rest holds the answer's last token
-    prefix, negations, out = prefix_cache(model, ids[0][:shared]) if shared else None, negation_tokens(tok), []
+    prefix = rows_prefix(model, ids, keep=-at)   # every row's rest holds the answer's last token
+    negations, out = negation_tokens(tok), []
     for b in range(0, len(ids), batch_size):
-        rest, mask, pos, cache = prompt_batch(model, tok, ids[b:b + batch_size], prefix)
-        with torch.inference_mode(), add_vectors(model, vectors or {}, positions=at), \
-             shared_prefix_phase(model, "rest") if prefix else nullcontext():
-            logits = model(input_ids=rest, attention_mask=mask, position_ids=pos, logits_to_keep=1,
-                           **({cache_argument(model): cache, "use_cache": True} if prefix else {})).logits[:, -1].float()
+        with add_vectors(model, vectors or {}, positions=at):
+            logits = forward_rows(model, tok, ids[b:b + batch_size], prefix, logits_to_keep=1)[0].logits[:, -1].float()
         p = logits.softmax(-1)[:, negations].sum(-1).clamp(1e-9, 1 - 1e-9)
         out.append((p.log() - (-p).log1p()).cpu().numpy())
     return np.concatenate(out)

@@ -312,19 +312,23 @@ def forward_rows(model, tok, rows:list[list[int]], prefix:Prefix|None=None, **kw
         out = model(input_ids=rest, attention_mask=mask, position_ids=pos, use_cache=True, **{cache_argument(model): cache}, **kwargs)
     return out, mask, pos, cache
 
-def _prefill(model, tok, ids:list[list[int]], idx:list[int], prefix:Prefix|None=None) -> tuple:
+def _prefill(model, tok, ids:list[list[int]], idx:list[int], prefix:Prefix|None=None, per_rows=None) -> tuple:
     "Run the token rows `idx` (after `prefix`, when given) into a cache: the rows and each row's first greedy token."
-    out, mask, pos, cache = forward_rows(model, tok, [ids[i] for i in idx], prefix, logits_to_keep=1)
+    with (per_rows or _no_rows)(idx):
+        out, mask, pos, cache = forward_rows(model, tok, [ids[i] for i in idx], prefix, logits_to_keep=1)
     first = out.logits[:, -1].argmax(-1)
     if cache.get_seq_length() != mask.shape[1]:   # the forward ignored the cache: decoding would lose the prompt
         raise RuntimeError(f"{type(model).__name__} did not fill the KV cache it was given; use generate(..., engine='hf')")
     return _Rows(list(idx), cache, mask, pos[:, -1], first, [[] for _ in idx]), first
 
-def _step(model, rows:_Rows) -> torch.Tensor:
+def _step(model, rows:_Rows, per_rows=None) -> torch.Tensor:
     "One decoding step of every row: feed its last token, return its next greedy token."
     rows.mask = torch.cat([rows.mask, rows.mask.new_ones(len(rows.idx), 1)], dim=1)
     rows.pos = rows.pos + 1
-    return _forward_last(model, rows.last[:, None], rows.mask, rows.pos[:, None], rows.cache).argmax(-1)
+    with (per_rows or _no_rows)(rows.idx):
+        return _forward_last(model, rows.last[:, None], rows.mask, rows.pos[:, None], rows.cache).argmax(-1)
+
+def _no_rows(idx): return nullcontext()
 
 def _keep(rows:_Rows, keep:list[int]) -> _Rows|None:
     "Only the rows at positions `keep` (None when no row is left), without the padding columns no kept row needs."
@@ -366,18 +370,18 @@ def _ended(ids:list[int], tok, stop:tuple, max_new_tokens:int) -> bool:
            bool(stop) and any(s in tok.decode(ids) for s in stop)
 
 def _greedy(model, tok, ids:list[list[int]], order:list[int], max_new_tokens:int, stop:tuple, batch_size:int, bar,
-            prefix:Prefix|None=None) -> dict:
+            prefix:Prefix|None=None, per_rows=None) -> dict:
     "Greedy decoding of the token rows `ids` in `order`, with ended rows dropped and the batch refilled: {row index: new token ids}."
     queue, rows, done, joinable = deque(order), None, {}, None
     while queue or rows is not None:
         live = 0 if rows is None else len(rows.idx)
         if queue and live <= batch_size // 2 and (joinable or rows is None):
-            new, tokens = _prefill(model, tok, ids, [queue.popleft() for _ in range(min(batch_size - live, len(queue)))], prefix)
+            new, tokens = _prefill(model, tok, ids, [queue.popleft() for _ in range(min(batch_size - live, len(queue)))], prefix, per_rows)
             joinable = _joinable(new.cache) if joinable is None else joinable
             rows = _join(rows, new) if rows is not None else new
             tokens = torch.cat([torch.full((live,), -1, device=tokens.device), tokens]) if live else tokens
         else:
-            tokens = _step(model, rows)
+            tokens = _step(model, rows, per_rows)
         keep = []
         for j, t in enumerate(tokens.tolist()):
             if t < 0: keep.append(j); continue           # a running row: its token of this round comes next step
@@ -401,17 +405,21 @@ def generate_ids(model, tok,
                  desc:str="generate",       # the progress bar's label
                  engine:str="auto",         # 'auto': the refilling loop when greedy; 'hf': `model.generate` batch by batch
                  share_prefix:bool=False,   # greedy: run the prompts' common prefix once (hooks then see a prefill of the rest only)
+                 per_rows=None,             # greedy: per_rows(prompt indices) -> a context manager entered around each forward
+                                            # of those rows (e.g. each row's own steering vectors)
                 ) -> list[list[int]]:
     "The newly generated token ids for each prompt, in the prompts' order, cut at end-of-sequence."
     if not prompts: return []
     if batch_size < 1: raise ValueError(f"batch_size must be positive, got {batch_size}")
     if engine not in ("auto", "hf"): raise ValueError(f"engine must be 'auto' or 'hf', got {engine!r}")
+    if per_rows is not None and not (temperature == 0 and engine == "auto"):
+        raise ValueError("per_rows needs the greedy refilling loop (temperature 0, engine 'auto')")
     ids = tok(list(prompts), add_special_tokens=False).input_ids
     order = sorted(range(len(prompts)), key=lambda i: -len(ids[i]))
     if temperature == 0 and engine == "auto":
         prefix = rows_prefix(model, ids, share_prefix)
         with tqdm(total=len(prompts), desc=desc, disable=not progress, leave=False) as bar:
-            done = _greedy(model, tok, ids, order, max_new_tokens, tuple(stop), batch_size, bar, prefix)
+            done = _greedy(model, tok, ids, order, max_new_tokens, tuple(stop), batch_size, bar, prefix, per_rows)
         return [_trim(done[i], tok) for i in range(len(prompts))]
     config, criteria = _generation_config(tok, max_new_tokens, temperature, top_p), _stop_criteria(tok, tuple(stop))
     results = [None] * len(prompts)

@@ -7,7 +7,8 @@ __all__ = ['STAGES', 'STUDY', 'VERSIONED', 'RUN_IDENTITY', 'ANSI', 'PAGES', 'not
            'config_of', 'identity_conflict', 'resolved_inputs', 'stage_key', 'Manifest', 'InputError', 'check_model',
            'check_device', 'check_data', 'check_adapter', 'check_inputs', 'study_env', 'skipped', 'progress_shown',
            'StageError', 'execute_notebook', 'run_stage', 'run_study', 'collect_findings', 'findings_table',
-           'findings_markdown', 'write_findings', 'parser', 'study_from_args', 'status_table', 'main', 'run_listing']
+           'findings_markdown', 'write_findings', 'subject_findings', 'by_subject_table', 'write_subject_findings',
+           'parser', 'study_from_args', 'status_table', 'main', 'run_listing']
 
 # %% ../nbs/08_pipeline.ipynb #66690eed
 import argparse, hashlib, json, os, platform, re, socket, subprocess, tempfile, threading, time
@@ -332,7 +333,8 @@ def _controls_text(controls:dict|None) -> str:
 
 def findings_table(rows:list[dict]) -> pd.DataFrame:
     "One line per finding: the claim, what was measured, the effect and its interval, the null, p, the controls' effects, n, verdict, page."
-    return pd.DataFrame([{"claim": r["claim"], "measured": r["measure"] + (f" ({r['setting']})" if r.get("setting") else ""),
+    return pd.DataFrame([{"claim": r["claim"], "measured": r["measure"] + (f" ({r['setting']})" if r.get("setting") else "")
+                                                           + (f" [{r['counted']}]" if r.get("counted") else ""),
                           "effect [95% CI]": fmt_ci(tuple(r["effect"])), "null": f"{r['null']:g}",
                           "p": "" if r.get("p") is None else f"{r['p']:.3f}" + (" (Holm)" if r.get("p_name") == "Holm p" else ""),
                           "controls (how many: range)": _controls_text(r.get("controls")), "n": r.get("n") or "",
@@ -355,6 +357,37 @@ def write_findings(study:Study, at:str|None=None) -> Path|None:
     title = f"Findings for {study.model}" + (f" with adapter {study.subject}" if study.subject else "") + f" ({at} scale)"
     write_json(path, {"model": study.model, "subject": study.subject, "scale": at, "rule": VERDICT_RULE, "findings": rows})
     write_atomic(path.with_suffix(".md"), findings_markdown(rows, title).encode())
+    write_subject_findings(study, at)
+    return path
+
+def subject_findings(study:Study, at:str) -> dict:
+    "{subject's label: its findings rows} for the model itself and every subject of the same run directory that has a findings table."
+    base = replace(study, adapter=None)
+    files = {study.model: base.findings_file(at)}
+    files.update({f"{study.model}+{d.name}": d/"findings.json" for d in sorted((base.root(at)/"subjects").glob("*"))})
+    return {label: read_json(f)["findings"] for label, f in files.items() if f.exists()}
+
+def by_subject_table(tables:dict) -> pd.DataFrame:
+    "One row per claim and measure, one column per subject: the effect, its interval and the verdict (the setting where one was chosen, and which answers were counted where not all)."
+    cell = lambda r: f"{fmt_ci(tuple(r['effect']))}: {r['verdict']}" + (f" ({r['setting']})" if r.get("setting") else "") \
+                     + (f" [{r['counted']}]" if r.get("counted") else "")
+    rows = {}
+    for label, found in tables.items():
+        for r in found:
+            rows.setdefault((r["claim"], r["measure"]), {"claim": r["claim"], "measured": r["measure"]})[label] = cell(r)
+    return pd.DataFrame(list(rows.values()), columns=["claim", "measured", *tables]).fillna("not measured")
+
+def write_subject_findings(study:Study, at:str) -> Path|None:
+    "`findings_by_subject.md` at the scale's root: the claims with one column per subject, when a subject besides the model has findings."
+    path = replace(study, adapter=None).root(at)/"findings_by_subject.md"
+    tables = subject_findings(study, at)
+    if len(tables) < 2: path.unlink(missing_ok=True); return None
+    table = by_subject_table(tables).astype(str).map(lambda s: s.replace("|", "\\|"))
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in table.itertuples(index=False)]
+    head = [f"Findings by subject ({at} scale): the same claims on {' and '.join(tables)}", "",
+            f"Verdict rule, fixed before the numbers: {VERDICT_RULE}.", ""]
+    write_atomic(path, ("\n".join(head + lines) + "\n").encode())
     return path
 
 # %% ../nbs/08_pipeline.ipynb #40bb0a22

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 from .models import chat, generate, render_chat
 from .probe import direction_scores, last_token_states, testbed_prompts
-from .steering import retracted
+from .steering import negation_log_odds, retracted
 from .store import write_json
 from .testbed import PAPER_SYSTEM
 
@@ -119,8 +119,8 @@ def evaluate(model, tok, judge, records:list[dict],
              directions:torch.Tensor, thresholds:torch.Tensor,   # the probe's, for the belief per layer
              cache:str|Path|None=None,   # where a model judge caches its verdicts
              max_new_tokens:int=32, desc:str="evaluate") -> dict:
-    "Continuations of the records' prompts under `model`, the judge's retraction verdicts, and the belief per layer."
+    "Continuations of the records' prompts under `model`, the judge's retraction verdicts, the belief per layer, and the propensity to negate."
     prompts = testbed_prompts(tok, records)
     texts = generate(model, tok, prompts, max_new_tokens=max_new_tokens, batch_size=64, desc=desc, share_prefix=True)
     return {"texts": texts, "retracted": retracted(judge, records, texts, cache),
-            "belief": layer_belief(model, tok, prompts, directions, thresholds)}
+            "belief": layer_belief(model, tok, prompts, directions, thresholds), "propensity": negation_log_odds(model, tok, records)}

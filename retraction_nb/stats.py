@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['VERDICT_RULE', 'wilson', 'fmt_ci', 'bootstrap', 'cluster_resamples', 'cluster_bootstrap', 'rate_ci', 'joined',
-           'newcombe_paired', 'sign_flip_p', 'paired_binary', 'holm', 'verdict', 'finding']
+           'newcombe_paired', 'sign_flip_p', 'paired_binary', 'holm', 'selective_change', 'verdict', 'finding']
 
 # %% ../nbs/10_stats.ipynb #f1afb05a
 import itertools
@@ -133,6 +133,21 @@ def holm(pvalues) -> np.ndarray:
     adjusted = np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p))))
     out = np.empty_like(p); out[order] = np.minimum(adjusted, 1.0)
     return out
+
+# %% ../nbs/10_stats.ipynb #8ecc744b
+def selective_change(before, after,   # per prompt: the outcome without and with the intervention
+                     target,          # per prompt: True for the prompts whose change counts positively (e.g. wrong answers)
+                     groups,          # per prompt: its question
+                     n_boot:int=2000, level:float=0.95, seed:int=0) -> tuple:
+    "(change on `target` prompts - change on the others, low, high): the question bootstrap joined with MOVER over Newcombe's intervals."
+    b, a, t = (np.asarray(x, dtype=bool) for x in (before, after, target))
+    if not t.any() or t.all(): return (np.nan, np.nan, np.nan)
+    (d1, l1, u1), (d2, l2, u2) = newcombe_paired(b[t], a[t], level), newcombe_paired(b[~t], a[~t], level)
+    d = d1 - d2
+    mover = (d, d - np.hypot(d1 - l1, u2 - d2), d + np.hypot(u1 - d1, d2 - l2))
+    moved = a.astype(float) - b.astype(float)
+    stat = lambda m, w: float(m[w].mean() - m[~w].mean()) if w.any() and (~w).any() else np.nan
+    return joined(cluster_bootstrap(stat, groups, moved, t, n_boot=n_boot, level=level, seed=seed), mover)
 
 # %% ../nbs/10_stats.ipynb #f1d1a0c2
 VERDICT_RULE = ("reproduced: the 95% interval excludes the null on the paper's side, p < 0.05 where there is a test (Holm-adjusted "

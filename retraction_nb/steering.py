@@ -4,13 +4,14 @@
 
 # %% auto #0
 __all__ = ['VERIFY_PATTERN', 'NEGATIONS', 'steering_vectors', 'random_like', 'steered_generate', 'continuation_key',
-           'steering_identity', 'continuations_under', 'steered_continuations', 'stops_at_once',
-           'attempts_verification', 'verdicts_on', 'score_run', 'as_table', 'run_setting', 'sweep', 'retracted',
-           'recall_change', 'choose_settings', 'belief_shift', 'steering_verdict', 'steering_checks', 'negation_tokens',
-           'negation_log_odds', 'plot_sweep']
+           'steering_identity', 'continuations_under', 'continuation_items', 'continuation_identity',
+           'steered_continuations', 'steered_runs', 'stops_at_once', 'attempts_verification', 'verdicts_on',
+           'score_run', 'as_table', 'run_setting', 'sweep', 'retracted', 'recall_change', 'choose_settings',
+           'belief_shift', 'steering_verdict', 'steering_checks', 'negation_tokens', 'negation_log_odds',
+           'negation_log_odds_under', 'plot_sweep']
 
 # %% ../nbs/05_steering.ipynb #81643534
-import hashlib, re
+import copy, hashlib, re
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -18,15 +19,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
-from .hooks import add_vectors
+from .hooks import add_vectors, shared_prefix_phase
 from .judge import fmt_ci, judge_cached, as_item, retraction_metrics
-from .models import forward_rows, generate, render_chat, rows_prefix
+from .models import cache_argument, forward_rows, generate, render_chat, rows_prefix
 from .store import model_fingerprint, tensor_digest
 from .probe import last_token_states
 from .stats import cluster_bootstrap, paired_binary, verdict, wilson
-from .store import cached_generate
+from .store import cached_generate, cached_map_many
 
 # %% ../nbs/05_steering.ipynb #8e67041d
 def steering_vectors(directions:torch.Tensor,  # (layers, d) directions
@@ -78,12 +78,20 @@ def continuations_under(model, tok, records:list[dict], path:str|Path,
     "Greedy continuations of testbed records under `intervention()`, cached in `path` for this model and intervention; each starts with `suffix`."
     if intervention is not nullcontext and not identity:
         raise ValueError("describe the intervention (identity=...), so that its cached continuations are never read for another")
-    items = [(continuation_key(p), p) for p in (render_chat(tok, r["messages"]) + suffix for r in records)]
-    key = {"model": model_fingerprint(model), "suffix": suffix, "max_new_tokens": max_new_tokens, "intervention": identity or {}}
+    items = continuation_items(tok, records, suffix)
+    key = continuation_identity(model, identity, suffix, max_new_tokens)
     with intervention():
         out = cached_generate(model, tok, path, items, chunk=2 * batch_size, desc=desc, max_new_tokens=max_new_tokens,
                               batch_size=batch_size, identity=key, share_prefix=share_prefix)
     return [suffix + out[k] for k, _ in items]
+
+def continuation_items(tok, records:list[dict], suffix:str="") -> list[tuple]:
+    "(cache key, rendered prompt) of each record's continuation prompt."
+    return [(continuation_key(p), p) for p in (render_chat(tok, r["messages"]) + suffix for r in records)]
+
+def continuation_identity(model, intervention:dict|None, suffix:str="", max_new_tokens:int=64) -> dict:
+    "What decides a continuation cache besides its prompts: the model, the suffix, the token limit and the intervention."
+    return {"model": model_fingerprint(model), "suffix": suffix, "max_new_tokens": max_new_tokens, "intervention": intervention or {}}
 
 def steered_continuations(model, tok, records:list[dict], path:str|Path, vectors:dict, every_step:bool=False,
                           max_new_tokens:int=64, batch_size:int=128, desc:str="steer") -> list[str]:
@@ -91,6 +99,23 @@ def steered_continuations(model, tok, records:list[dict], path:str|Path, vectors
     steer = (lambda: add_vectors(model, vectors, positions=-1, every_step=every_step)) if vectors else nullcontext
     return continuations_under(model, tok, records, path, steer, max_new_tokens=max_new_tokens, batch_size=batch_size,
                                desc=desc, identity=steering_identity(vectors, -1, every_step), share_prefix=True)
+
+def steered_runs(model, tok, records:list[dict],
+                 runs:dict,                 # cache path -> {layer: vector} ({} for no steering)
+                 max_new_tokens:int=64, batch_size:int=128, desc:str="steer") -> dict:
+    "`steered_continuations` of many runs in one pass: every run's missing prompts decoded together, each row with its run's vectors; {path: continuations}."
+    items, layers = continuation_items(tok, records), sorted({l for v in runs.values() for l in v})
+    zero = torch.zeros(next((v.shape[-1] for vs in runs.values() for v in vs.values()), 0))
+    table = {l: torch.stack([runs[p].get(l, zero).float().cpu() for p in runs]) for l in layers}   # (runs, d): 0 where a run leaves l alone
+    def decode(pairs):
+        run_of = torch.tensor([j for j, _ in pairs])
+        own = lambda idx: add_vectors(model, {l: t[run_of[idx]] for l, t in table.items()}, positions=-1)
+        texts = generate(model, tok, [p for _, p in pairs], max_new_tokens=max_new_tokens, batch_size=batch_size,
+                         share_prefix=True, per_rows=own, progress=False)
+        return [{"output": t} for t in texts]
+    jobs = [(p, items, continuation_identity(model, steering_identity(runs[p]), "", max_new_tokens)) for p in runs]
+    out = cached_map_many(decode, jobs, chunk=4 * batch_size, desc=desc)
+    return {Path(p): [o[k]["output"] for k, _ in items] for p, o in zip(runs, out)}
 
 # %% ../nbs/05_steering.ipynb #3aecb0b4
 VERIFY_PATTERN = re.compile(r"\b(?:is|was|are|lies)\b[^.]{0,40}?\b(?:in|of|between|from|born)\b|^,\s*[A-Z]", re.I)
@@ -139,13 +164,12 @@ def sweep(study, model, tok, judge, records:list[dict],
           bands:dict,                # 'first-last' -> layer indices
           alphas, signs=(-1, 1), max_new_tokens:int=64) -> pd.DataFrame:
     "The baseline and every (band, alpha, sign): one row of scores each (see `score_run`), runs cached in the study's steering folder."
+    grid = {(band, alpha, sign): steering_vectors(directions, bands[band], alpha, sign) for band in bands for alpha in alphas for sign in signs}
+    steered_runs(model, tok, records, {study.steering_run(): {}, **{study.steering_run(*s): v for s, v in grid.items()}},
+                 max_new_tokens=max_new_tokens, desc="steering settings")   # every setting's continuations in one pass
     run = lambda vectors, *setting: run_setting(study, model, tok, judge, records, vectors, *setting, max_new_tokens=max_new_tokens)[1]
     rows = [{"band": "none", "alpha": 0.0, "sign": 0, **run({})}]
-    settings = [(band, alpha, sign) for band in bands for alpha in alphas for sign in signs]
-    for band, alpha, sign in tqdm(settings, desc="steering settings"):
-        rows.append({"band": band, "alpha": alpha, "sign": sign,
-                     **run(steering_vectors(directions, bands[band], alpha, sign), band, alpha, sign)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows + [{"band": s[0], "alpha": s[1], "sign": s[2], **run(v, *s)} for s, v in grid.items()])
 
 # %% ../nbs/05_steering.ipynb #6c2f9a11
 def retracted(judge, records:list[dict], texts:list[str], cache:str|Path|None=None) -> np.ndarray:
@@ -210,16 +234,28 @@ def negation_log_odds(model, tok, records:list[dict],
                       suffix:str=" is",         # appended to the answer: the paper's " is" variant
                       batch_size:int=64) -> np.ndarray:
     "Per record: log-odds that the token after the answer and `suffix` is a negation (`NEGATIONS`)."
+    return negation_log_odds_under(model, tok, records, {"": vectors or {}}, suffix, batch_size)[""]
+
+def negation_log_odds_under(model, tok, records:list[dict],
+                            settings:dict,        # name -> steering vectors, added at the answer's last token
+                            suffix:str=" is", batch_size:int=64) -> dict:
+    "`negation_log_odds` under many settings: each prompt runs once up to its answer's last token; only that token and `suffix` run per setting."
     ids = tok([render_chat(tok, r["messages"]) + suffix for r in records], add_special_tokens=False).input_ids
-    at = -1 - len(tok(suffix, add_special_tokens=False).input_ids)    # the answer's last token
-    prefix = rows_prefix(model, ids, keep=-at)   # every row's rest holds the answer's last token
-    negations, out = negation_tokens(tok), []
+    k = 1 + len(tok(suffix, add_special_tokens=False).input_ids)   # the answer's last token and the suffix: all a steering there changes
+    prefix = rows_prefix(model, [r[:-k] for r in ids])
+    negations, out = negation_tokens(tok), {name: [] for name in settings}
     for b in range(0, len(ids), batch_size):
-        with add_vectors(model, vectors or {}, positions=at):
-            logits = forward_rows(model, tok, ids[b:b + batch_size], prefix, logits_to_keep=1)[0].logits[:, -1].float()
-        p = logits.softmax(-1)[:, negations].sum(-1).clamp(1e-9, 1 - 1e-9)
-        out.append((p.log() - (-p).log1p()).cpu().numpy())
-    return np.concatenate(out)
+        rows = ids[b:b + batch_size]
+        _, mask, pos, head = forward_rows(model, tok, [r[:-k] for r in rows], prefix, logits_to_keep=1)
+        tail = torch.tensor([r[-k:] for r in rows], device=model.device)
+        mask, pos = torch.cat([mask, mask.new_ones(len(rows), k)], 1), pos[:, -1:] + torch.arange(1, k + 1, device=pos.device)
+        for name, vectors in settings.items():
+            with torch.inference_mode(), shared_prefix_phase(model, "rest"), add_vectors(model, vectors, positions=-k):
+                logits = model(input_ids=tail, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
+                               **{cache_argument(model): copy.deepcopy(head)}).logits[:, -1].float()
+            p = logits.softmax(-1)[:, negations].sum(-1).clamp(1e-9, 1 - 1e-9)
+            out[name].append((p.log() - (-p).log1p()).cpu().numpy())
+    return {name: np.concatenate(v) for name, v in out.items()}
 
 # %% ../nbs/05_steering.ipynb #3f1c0a37
 def plot_sweep(sweep:pd.DataFrame, metrics=("retraction rate", "stops at once", "verification attempt"), path=None):

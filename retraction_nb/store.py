@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['READS_ENV', 'PROGRESS_ENV', 'note_read', 'CorruptFileError', 'write_atomic', 'write_json', 'read_json', 'read_jsonl',
            'write_jsonl', 'digest', 'sha256_of_files', 'tensor_digest', 'model_fingerprint', 'LockedError', 'exclusive',
-           'keyed_cache', 'differences', 'report_progress', 'cached_map', 'cached_generate', 'generation_seconds']
+           'keyed_cache', 'differences', 'report_progress', 'cached_map', 'cached_map_many', 'cached_generate',
+           'generation_seconds']
 
 # %% ../nbs/09_store.ipynb #7b6fbde8
 import hashlib, json, os, socket, time, warnings
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -207,23 +208,37 @@ def cached_map(fn,                  # fn(list of values) -> one dict per value, 
                identity:dict|None=None, # what decides the outputs (model, settings); a cache made for another is set aside
               ) -> dict:
     "Apply `fn` to the values whose keys are not yet in `path`, appending chunk by chunk (timed); {key: record} for all."
-    path = Path(path)
-    with exclusive(path.with_name(path.name + ".lock"), what=desc or path.name):   # one writer per cache
-        if identity is not None: keyed_cache(path, identity)
-        return _fill(fn, path, items, chunk, desc, progress)
+    return cached_map_many(lambda pairs: fn([v for _, v in pairs]), [(path, items, identity)], chunk, desc, progress)[0]
 
-def _fill(fn, path, items, chunk, desc, progress) -> dict:
-    done = _read_cache(path)
-    todo = list({k: v for k, v in items if k not in done}.items())
+def cached_map_many(fn,              # fn(list of (job index, value)) -> one dict per pair, each with at least an "output"
+                    jobs:list[tuple], # (path, items, identity) per cache, each as `cached_map` takes them
+                    chunk:int=64,     # values (of all jobs together) handed to `fn` between two writes
+                    desc:str="", progress:bool=True) -> list[dict]:
+    "`cached_map` over several caches at once: what is missing in any of them goes to `fn` together (one batched pass for many settings), each result appended to its own cache; {key: record} per job."
+    paths = [Path(p) for p, _, _ in jobs]
+    if len(set(paths)) < len(paths): raise ValueError("two jobs write the same cache")
+    with ExitStack() as locks:
+        for p in sorted(paths): locks.enter_context(exclusive(p.with_name(p.name + ".lock"), what=desc or p.name))   # one writer per cache
+        for p, (_, _, identity) in zip(paths, jobs):
+            if identity is not None: keyed_cache(p, identity)
+        done = [_read_cache(p) for p in paths]
+        todo = [(j, k, v) for j, (_, items, _) in enumerate(jobs) for k, v in dict(items).items() if k not in done[j]]
+        _fill(fn, paths, done, todo, chunk, desc or paths[0].stem, progress)
+    return [{k: done[j][k] for k, _ in items} for j, (_, items, _) in enumerate(jobs)]
+
+def _fill(fn, paths, done, todo, chunk, desc, progress):
+    "Compute `todo` ((job, key, value) triples) chunk by chunk, appending each result to its job's cache, its share of the time beside it."
     with tqdm(total=len(todo), desc=desc, disable=not (progress and todo)) as bar:
         for i in range(0, len(todo), chunk):
             part, t0 = todo[i:i + chunk], time.time()
-            rows = [{"key": k, **r} for (k, _), r in zip(part, fn([v for _, v in part]))]
-            write_jsonl(path, rows, mode="a")
-            _add_seconds(path, time.time() - t0)
-            done.update({r["key"]: r for r in rows}); bar.update(len(part))
-            report_progress(desc or path.stem, bar.n, bar.total)
-    return {k: done[k] for k, _ in items}
+            results = fn([(j, v) for j, _, v in part])
+            seconds = (time.time() - t0) / len(part)
+            for j in dict.fromkeys(j for j, _, _ in part):
+                rows = [{"key": k, **r} for (jj, k, _), r in zip(part, results) if jj == j]
+                write_jsonl(paths[j], rows, mode="a")
+                _add_seconds(paths[j], seconds * len(rows))
+                done[j].update({r["key"]: r for r in rows})
+            bar.update(len(part)); report_progress(desc, bar.n, bar.total)
 
 def cached_generate(model, tok,
                     path:str|Path,       # JSONL cache: one {"key", "output"} record per prompt

@@ -8,10 +8,10 @@ __all__ = ['SCALES', 'MODELS', 'DEFAULT_MODEL', 'CHATML', 'STAGE_DIRS', 'scale',
            'load_model', 'prepare_tokenizer', 'chat', 'render_chat', 'cache_argument', 'shared_prefix', 'Prefix',
            'prefix_cache', 'prompt_batch', 'rows_prefix', 'forward_rows', 'generate_ids', 'cut_at_stop', 'generate',
            'measure', 'tiny_tokenizer', 'tiny_model', 'repo_root', 'default_paper_data', 'steering_tag', 'Study',
-           'load_subject', 'Stage', 'open_stage']
+           'load_subject', 'adapter_training', 'seen_in_training', 'Stage', 'open_stage']
 
 # %% ../nbs/00_models.ipynb #0547b570
-import copy, hashlib, importlib.util, inspect, os, re, shutil, subprocess, sys, tempfile, threading, time, zipfile
+import copy, hashlib, importlib.util, inspect, json, os, re, shutil, subprocess, sys, tempfile, threading, time, zipfile
 from collections import deque
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -620,6 +620,19 @@ def load_subject(study:Study, **kwargs):
     from retraction_nb.store import note_read
     note_read(path/"adapter_config.json")
     return PeftModel.from_pretrained(model, path).merge_and_unload().eval(), tok
+
+def adapter_training(study:Study) -> dict:
+    "What the subject's adapter was trained on: the `training.json` the SFT stage writes beside it ({} for the model itself, or an adapter without one)."
+    path = study.adapter_path()
+    record = path/"training.json" if path else None
+    return json.loads(record.read_text()) if record and record.is_file() else {}
+
+def seen_in_training(record:dict,   # a testbed record or sampled answer (its question, family and split)
+                     training:dict, # `adapter_training`
+                    ) -> bool:
+    "Whether the adapter was trained on this record's question: listed in its training questions, or (a record of them missing) of a trained family and not of its test half."
+    if "questions" in training: return record["question"] in set(training["questions"])
+    return record.get("family") in training.get("families", ()) and record.get("split", "train") != "test"   # no split: counted as seen
 
 @dataclass
 class Stage:

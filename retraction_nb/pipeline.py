@@ -353,6 +353,7 @@ def write_findings(study:Study, at:str|None=None) -> Path|None:
     path = study.findings_file(at)
     if not rows:   # no finished stage has findings: no table, not an old one
         for stale in (path, path.with_suffix(".md")): stale.unlink(missing_ok=True)
+        write_subject_findings(study, at)
         return None
     title = f"Findings for {study.model}" + (f" with adapter {study.subject}" if study.subject else "") + f" ({at} scale)"
     write_json(path, {"model": study.model, "subject": study.subject, "scale": at, "rule": VERDICT_RULE, "findings": rows})
@@ -364,7 +365,7 @@ def subject_findings(study:Study, at:str) -> dict:
     "{subject's label: its findings rows} for the model itself and every subject of the same run directory that has a findings table."
     base = replace(study, adapter=None)
     files = {study.model: base.findings_file(at)}
-    files.update({f"{study.model}+{d.name}": d/"findings.json" for d in sorted((base.root(at)/"subjects").glob("*"))})
+    files.update({f"{study.model} with adapter {d.name}": d/"findings.json" for d in sorted((base.root(at)/"subjects").glob("*"))})
     return {label: read_json(f)["findings"] for label, f in files.items() if f.exists()}
 
 def by_subject_table(tables:dict) -> pd.DataFrame:
@@ -374,20 +375,23 @@ def by_subject_table(tables:dict) -> pd.DataFrame:
     rows = {}
     for label, found in tables.items():
         for r in found:
-            rows.setdefault((r["claim"], r["measure"]), {"claim": r["claim"], "measured": r["measure"]})[label] = cell(r)
+            row = rows.setdefault((r["claim"], r["measure"]), {"claim": r["claim"], "measured": r["measure"]})
+            if label in row: raise ValueError(f"{label}: two findings claim {r['claim']!r} with the same measure")
+            row[label] = cell(r)
     return pd.DataFrame(list(rows.values()), columns=["claim", "measured", *tables]).fillna("not measured")
 
 def write_subject_findings(study:Study, at:str) -> Path|None:
     "`findings_by_subject.md` at the scale's root: the claims with one column per subject, when a subject besides the model has findings."
     path = replace(study, adapter=None).root(at)/"findings_by_subject.md"
-    tables = subject_findings(study, at)
-    if len(tables) < 2: path.unlink(missing_ok=True); return None
-    table = by_subject_table(tables).astype(str).map(lambda s: s.replace("|", "\\|"))
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(row) + " |" for row in table.itertuples(index=False)]
-    head = [f"Findings by subject ({at} scale): the same claims on {' and '.join(tables)}", "",
-            f"Verdict rule, fixed before the numbers: {VERDICT_RULE}.", ""]
-    write_atomic(path, ("\n".join(head + lines) + "\n").encode())
+    with exclusive(path.with_suffix(".lock"), what="the findings by subject"):   # the model's and a subject's runs both write it
+        tables = subject_findings(study, at)
+        if len(tables) < 2: path.unlink(missing_ok=True); return None
+        table = by_subject_table(tables).astype(str).map(lambda s: s.replace("|", "\\|"))
+        lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+        lines += ["| " + " | ".join(row) + " |" for row in table.itertuples(index=False)]
+        head = [f"Findings by subject ({at} scale): the same claims on {' and '.join(tables)}", "",
+                f"Verdict rule, fixed before the numbers: {VERDICT_RULE}.", ""]
+        write_atomic(path, ("\n".join(head + lines) + "\n").encode())
     return path
 
 # %% ../nbs/08_pipeline.ipynb #40bb0a22

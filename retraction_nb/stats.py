@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['VERDICT_RULE', 'wilson', 'fmt_ci', 'bootstrap', 'cluster_resamples', 'cluster_bootstrap', 'rate_ci', 'joined',
-           'newcombe_paired', 'sign_flip_p', 'paired_binary', 'holm', 'selective_change', 'verdict', 'finding']
+           'newcombe_paired', 'sign_flip_p', 'paired_binary', 'holm', 'mover_difference', 'selective_change', 'verdict',
+           'finding']
 
 # %% ../nbs/10_stats.ipynb #f1afb05a
 import itertools
@@ -135,6 +136,12 @@ def holm(pvalues) -> np.ndarray:
     return out
 
 # %% ../nbs/10_stats.ipynb #8ecc744b
+def mover_difference(first:tuple, second:tuple) -> tuple:
+    "(first - second, low, high) from two (value, low, high) intervals: MOVER, each side borrowing the matching half-widths of its parts."
+    (d1, l1, u1), (d2, l2, u2) = first, second
+    d = d1 - d2
+    return (d, d - np.hypot(d1 - l1, u2 - d2), d + np.hypot(u1 - d1, d2 - l2))
+
 def selective_change(before, after,   # per prompt: the outcome without and with the intervention
                      target,          # per prompt: True for the prompts whose change counts positively (e.g. wrong answers)
                      groups,          # per prompt: its question
@@ -142,9 +149,7 @@ def selective_change(before, after,   # per prompt: the outcome without and with
     "(change on `target` prompts - change on the others, low, high): the question bootstrap joined with MOVER over Newcombe's intervals."
     b, a, t = (np.asarray(x, dtype=bool) for x in (before, after, target))
     if not t.any() or t.all(): return (np.nan, np.nan, np.nan)
-    (d1, l1, u1), (d2, l2, u2) = newcombe_paired(b[t], a[t], level), newcombe_paired(b[~t], a[~t], level)
-    d = d1 - d2
-    mover = (d, d - np.hypot(d1 - l1, u2 - d2), d + np.hypot(u1 - d1, d2 - l2))
+    mover = mover_difference(newcombe_paired(b[t], a[t], level), newcombe_paired(b[~t], a[~t], level))
     moved = a.astype(float) - b.astype(float)
     stat = lambda m, w: float(m[w].mean() - m[~w].mean()) if w.any() and (~w).any() else np.nan
     return joined(cluster_bootstrap(stat, groups, moved, t, n_boot=n_boot, level=level, seed=seed), mover)

@@ -115,7 +115,7 @@ def steered_runs(model, tok, records:list[dict],
         return [{"output": t} for t in texts]
     jobs = [(p, items, continuation_identity(model, steering_identity(runs[p]), "", max_new_tokens)) for p in runs]
     out = cached_map_many(decode, jobs, chunk=4 * batch_size, desc=desc)
-    return {Path(p): [o[k]["output"] for k, _ in items] for p, o in zip(runs, out)}
+    return {p: [o[k]["output"] for k, _ in items] for p, o in zip(runs, out)}
 
 # %% ../nbs/05_steering.ipynb #3aecb0b4
 VERIFY_PATTERN = re.compile(r"\b(?:is|was|are|lies)\b[^.]{0,40}?\b(?:in|of|between|from|born)\b|^,\s*[A-Z]", re.I)
@@ -247,6 +247,8 @@ def negation_log_odds_under(model, tok, records:list[dict],
     for b in range(0, len(ids), batch_size):
         rows = ids[b:b + batch_size]
         _, mask, pos, head = forward_rows(model, tok, [r[:-k] for r in rows], prefix, logits_to_keep=1)
+        if head.get_seq_length() != mask.shape[1]:   # the forward ignored the cache: the tails would be read without their prompts
+            raise RuntimeError(f"{type(model).__name__} did not fill the KV cache it was given; the propensity needs one")
         tail = torch.tensor([r[-k:] for r in rows], device=model.device)
         mask, pos = torch.cat([mask, mask.new_ones(len(rows), k)], 1), pos[:, -1:] + torch.arange(1, k + 1, device=pos.device)
         for name, vectors in settings.items():

@@ -215,8 +215,9 @@ def cached_map_many(fn,              # fn(list of (job index, value)) -> one dic
                     chunk:int=64,     # values (of all jobs together) handed to `fn` between two writes
                     desc:str="", progress:bool=True) -> list[dict]:
     "`cached_map` over several caches at once: what is missing in any of them goes to `fn` together (one batched pass for many settings), each result appended to its own cache; {key: record} per job."
+    if not jobs: return []
     paths = [Path(p) for p, _, _ in jobs]
-    if len(set(paths)) < len(paths): raise ValueError("two jobs write the same cache")
+    if len({p.resolve() for p in paths}) < len(paths): raise ValueError("two jobs write the same cache")
     with ExitStack() as locks:
         for p in sorted(paths): locks.enter_context(exclusive(p.with_name(p.name + ".lock"), what=desc or p.name))   # one writer per cache
         for p, (_, _, identity) in zip(paths, jobs):
@@ -232,6 +233,7 @@ def _fill(fn, paths, done, todo, chunk, desc, progress):
         for i in range(0, len(todo), chunk):
             part, t0 = todo[i:i + chunk], time.time()
             results = fn([(j, v) for j, _, v in part])
+            if len(results) != len(part): raise ValueError(f"{desc}: {len(part)} values in, {len(results)} results out")
             seconds = (time.time() - t0) / len(part)
             for j in dict.fromkeys(j for j, _, _ in part):
                 rows = [{"key": k, **r} for (jj, k, _), r in zip(part, results) if jj == j]

@@ -6,9 +6,9 @@
 __all__ = ['SCALES', 'MODELS', 'DEFAULT_MODEL', 'CHATML', 'STAGE_DIRS', 'scale', 'at_scale', 'cache_dir', 'GGUFSource',
            'sha256_file', 'check_gguf', 'registry_gguf', 'convert_gguf', 'is_hub_id', 'model_folder', 'default_device',
            'load_model', 'prepare_tokenizer', 'chat', 'render_chat', 'cache_argument', 'shared_prefix', 'Prefix',
-           'prefix_cache', 'prompt_batch', 'rows_prefix', 'forward_rows', 'generate_ids', 'cut_at_stop', 'generate',
-           'measure', 'tiny_tokenizer', 'tiny_model', 'repo_root', 'default_paper_data', 'steering_tag', 'Study',
-           'load_subject', 'adapter_training', 'seen_in_training', 'Stage', 'open_stage']
+           'prefix_cache', 'prompt_batch', 'rows_prefix', 'require_filled', 'forward_rows', 'generate_ids',
+           'cut_at_stop', 'generate', 'measure', 'tiny_tokenizer', 'tiny_model', 'repo_root', 'default_paper_data',
+           'steering_tag', 'Study', 'load_subject', 'adapter_training', 'seen_in_training', 'Stage', 'open_stage']
 
 # %% ../nbs/00_models.ipynb #0547b570
 import copy, hashlib, importlib.util, inspect, json, os, re, shutil, subprocess, sys, tempfile, threading, time, zipfile
@@ -305,6 +305,11 @@ def rows_prefix(model, ids:list[list[int]], share:bool=True, keep:int=1) -> Pref
     shared = shared_prefix(ids, keep) if share and len(ids) > 1 else 0
     return prefix_cache(model, ids[0][:shared]) if shared else None
 
+def require_filled(model, cache, mask, hint:str):
+    "Raise if a forward ignored the KV cache it was given (`cache` shorter than `mask`): what reads the cache next would lose the prompt."
+    if cache.get_seq_length() != mask.shape[1]:
+        raise RuntimeError(f"{type(model).__name__} did not fill the KV cache it was given; {hint}")
+
 def forward_rows(model, tok, rows:list[list[int]], prefix:Prefix|None=None, **kwargs) -> tuple:
     "One prefill forward over token rows (after `prefix`, when given; hooks see it as the prefill): (output, attention mask, position ids, cache)."
     rest, mask, pos, cache = prompt_batch(model, tok, rows, prefix)
@@ -317,8 +322,7 @@ def _prefill(model, tok, ids:list[list[int]], idx:list[int], prefix:Prefix|None=
     with (per_rows or _no_rows)(idx):
         out, mask, pos, cache = forward_rows(model, tok, [ids[i] for i in idx], prefix, logits_to_keep=1)
     first = out.logits[:, -1].argmax(-1)
-    if cache.get_seq_length() != mask.shape[1]:   # the forward ignored the cache: decoding would lose the prompt
-        raise RuntimeError(f"{type(model).__name__} did not fill the KV cache it was given; use generate(..., engine='hf')")
+    require_filled(model, cache, mask, "use generate(..., engine='hf')")   # else decoding would lose the prompt
     return _Rows(list(idx), cache, mask, pos[:, -1], first, [[] for _ in idx]), first
 
 def _step(model, rows:_Rows, per_rows=None) -> torch.Tensor:
@@ -631,7 +635,7 @@ def seen_in_training(record:dict,   # a testbed record or sampled answer (its qu
                      training:dict, # `adapter_training`
                     ) -> bool:
     "Whether the adapter was trained on this record's question: listed in its training questions, or (a record of them missing) of a trained family and not of its test half."
-    if "questions" in training: return record["question"] in set(training["questions"])
+    if "questions" in training: return record["question"] in training["questions"]
     return record.get("family") in training.get("families", ()) and record.get("split", "train") != "test"   # no split: counted as seen
 
 @dataclass

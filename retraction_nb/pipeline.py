@@ -331,10 +331,13 @@ def _controls_text(controls:dict|None) -> str:
     values = [v[0] for v in (controls or {}).values()]
     return f"{len(values)}: {min(values):+.2f} to {max(values):+.2f}" if values else ""
 
+def _qualifiers(r:dict) -> str:
+    "What a finding's number depends on besides its measure: the chosen setting, and which answers were counted where not all."
+    return (f" ({r['setting']})" if r.get("setting") else "") + (f" [{r['counted']}]" if r.get("counted") else "")
+
 def findings_table(rows:list[dict]) -> pd.DataFrame:
     "One line per finding: the claim, what was measured, the effect and its interval, the null, p, the controls' effects, n, verdict, page."
-    return pd.DataFrame([{"claim": r["claim"], "measured": r["measure"] + (f" ({r['setting']})" if r.get("setting") else "")
-                                                           + (f" [{r['counted']}]" if r.get("counted") else ""),
+    return pd.DataFrame([{"claim": r["claim"], "measured": r["measure"] + _qualifiers(r),
                           "effect [95% CI]": fmt_ci(tuple(r["effect"])), "null": f"{r['null']:g}",
                           "p": "" if r.get("p") is None else f"{r['p']:.3f}" + (" (Holm)" if r.get("p_name") == "Holm p" else ""),
                           "controls (how many: range)": _controls_text(r.get("controls")), "n": r.get("n") or "",
@@ -342,7 +345,11 @@ def findings_table(rows:list[dict]) -> pd.DataFrame:
 
 def findings_markdown(rows:list[dict], title:str="") -> str:
     "The findings table in Markdown, after a line that states the verdict rule (and `title`, if given)."
-    table = findings_table(rows).astype(str).map(lambda s: s.replace("|", "\\|"))
+    return _with_rule(findings_table(rows), title)
+
+def _with_rule(table:pd.DataFrame, title:str="") -> str:
+    "`title`, the verdict rule, then `table` in Markdown (its cells' pipes escaped)."
+    table = table.astype(str).map(lambda s: s.replace("|", "\\|"))
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(row) + " |" for row in table.itertuples(index=False)]
     return "\n".join(([title, ""] if title else []) + [f"Verdict rule, fixed before the numbers: {VERDICT_RULE}.", ""] + lines) + "\n"
@@ -370,8 +377,7 @@ def subject_findings(study:Study, at:str) -> dict:
 
 def by_subject_table(tables:dict) -> pd.DataFrame:
     "One row per claim and measure, one column per subject: the effect, its interval and the verdict (the setting where one was chosen, and which answers were counted where not all)."
-    cell = lambda r: f"{fmt_ci(tuple(r['effect']))}: {r['verdict']}" + (f" ({r['setting']})" if r.get("setting") else "") \
-                     + (f" [{r['counted']}]" if r.get("counted") else "")
+    cell = lambda r: f"{fmt_ci(tuple(r['effect']))}: {r['verdict']}" + _qualifiers(r)
     rows = {}
     for label, found in tables.items():
         for r in found:
@@ -386,12 +392,8 @@ def write_subject_findings(study:Study, at:str) -> Path|None:
     with exclusive(path.with_suffix(".lock"), what="the findings by subject"):   # the model's and a subject's runs both write it
         tables = subject_findings(study, at)
         if len(tables) < 2: path.unlink(missing_ok=True); return None
-        table = by_subject_table(tables).astype(str).map(lambda s: s.replace("|", "\\|"))
-        lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-        lines += ["| " + " | ".join(row) + " |" for row in table.itertuples(index=False)]
-        head = [f"Findings by subject ({at} scale): the same claims on {' and '.join(tables)}", "",
-                f"Verdict rule, fixed before the numbers: {VERDICT_RULE}.", ""]
-        write_atomic(path, ("\n".join(head + lines) + "\n").encode())
+        title = f"Findings by subject ({at} scale): the same claims on {' and '.join(tables)}"
+        write_atomic(path, _with_rule(by_subject_table(tables), title).encode())
     return path
 
 # %% ../nbs/08_pipeline.ipynb #40bb0a22

@@ -22,7 +22,7 @@ import torch
 
 from .hooks import add_vectors, shared_prefix_phase
 from .judge import fmt_ci, judge_cached, as_item, retraction_metrics
-from .models import cache_argument, forward_rows, generate, render_chat, rows_prefix
+from .models import cache_argument, forward_rows, generate, render_chat, require_filled, rows_prefix
 from .store import model_fingerprint, tensor_digest
 from .probe import last_token_states
 from .stats import cluster_bootstrap, paired_binary, verdict, wilson
@@ -247,8 +247,7 @@ def negation_log_odds_under(model, tok, records:list[dict],
     for b in range(0, len(ids), batch_size):
         rows = ids[b:b + batch_size]
         _, mask, pos, head = forward_rows(model, tok, [r[:-k] for r in rows], prefix, logits_to_keep=1)
-        if head.get_seq_length() != mask.shape[1]:   # the forward ignored the cache: the tails would be read without their prompts
-            raise RuntimeError(f"{type(model).__name__} did not fill the KV cache it was given; the propensity needs one")
+        require_filled(model, head, mask, "the propensity reads each prompt's tail after its cached head")
         tail = torch.tensor([r[-k:] for r in rows], device=model.device)
         mask, pos = torch.cat([mask, mask.new_ones(len(rows), k)], 1), pos[:, -1:] + torch.arange(1, k + 1, device=pos.device)
         for name, vectors in settings.items():

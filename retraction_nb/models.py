@@ -6,13 +6,13 @@
 __all__ = ['SCALES', 'MODELS', 'DEFAULT_MODEL', 'CHATML', 'STAGE_DIRS', 'scale', 'at_scale', 'cache_dir', 'GGUFSource',
            'sha256_file', 'check_gguf', 'registry_gguf', 'convert_gguf', 'is_hub_id', 'model_folder', 'default_device',
            'load_model', 'prepare_tokenizer', 'chat', 'render_chat', 'cache_argument', 'shared_prefix', 'Prefix',
-           'prefix_cache', 'prompt_batch', 'rows_prefix', 'require_filled', 'forward_rows', 'generate_ids',
+           'prefix_cache', 'prompt_batch', 'rows_prefix', 'require_filled', 'forward_rows', 'row_seed', 'generate_ids',
            'cut_at_stop', 'generate', 'measure', 'tiny_tokenizer', 'tiny_model', 'repo_root', 'default_paper_data',
            'steering_tag', 'Study', 'load_subject', 'adapter_training', 'seen_in_training', 'Stage', 'open_stage']
 
 # %% ../nbs/00_models.ipynb #0547b570
 import copy, hashlib, importlib.util, inspect, json, os, re, shutil, subprocess, sys, tempfile, threading, time, zipfile
-from collections import deque
+from collections import Counter, deque
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from transformers import (AutoModelForCausalLM, AutoTokenizer, DynamicCache, GenerationConfig, StopStringCriteria,
                           StoppingCriteriaList, logging as hf_logging)
 from transformers.cache_utils import DynamicLayer
+from transformers.generation.logits_process import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
 from .hooks import shared_prefix_phase
 
@@ -225,12 +226,12 @@ def _stop_criteria(tok, stops:tuple) -> StoppingCriteriaList:
     "Stop-string criteria are costly to build (they scan the vocabulary): build once per tokenizer and stop set."
     return StoppingCriteriaList([StopStringCriteria(tok, list(stops))]) if stops else StoppingCriteriaList()
 
-def _generation_config(tok, max_new_tokens, temperature, top_p) -> GenerationConfig:
+def _generation_config(tok, max_new_tokens, temperature, top_p, top_k=50) -> GenerationConfig:
     sample = temperature > 0
     # every field set: `model.generate` fills unset ones from the model's own generation config (a repetition penalty,
     # say), and the study's decoding is plain greedy or plain nucleus sampling on every model
     return GenerationConfig(max_new_tokens=max_new_tokens, do_sample=sample, temperature=temperature if sample else None,
-                            top_p=top_p if sample else None, top_k=None, pad_token_id=tok.pad_token_id,
+                            top_p=top_p if sample else None, top_k=top_k if sample else None, pad_token_id=tok.pad_token_id,
                             eos_token_id=tok.eos_token_id, repetition_penalty=1.0, no_repeat_ngram_size=0,
                             min_new_tokens=0, bad_words_ids=None, suppress_tokens=None, begin_suppress_tokens=None)
 
@@ -317,20 +318,76 @@ def forward_rows(model, tok, rows:list[list[int]], prefix:Prefix|None=None, **kw
         out = model(input_ids=rest, attention_mask=mask, position_ids=pos, use_cache=True, **{cache_argument(model): cache}, **kwargs)
     return out, mask, pos, cache
 
-def _prefill(model, tok, ids:list[list[int]], idx:list[int], prefix:Prefix|None=None, per_rows=None) -> tuple:
-    "Run the token rows `idx` (after `prefix`, when given) into a cache: the rows and each row's first greedy token."
-    with (per_rows or _no_rows)(idx):
-        out, mask, pos, cache = forward_rows(model, tok, [ids[i] for i in idx], prefix, logits_to_keep=1)
-    first = out.logits[:, -1].argmax(-1)
+def _stems_possible(model) -> bool:
+    "Whether the model's cache is plain per-layer keys and values, which rows can share and join (not sliding windows or state-space layers)."
+    return all(type(l) is DynamicLayer for l in DynamicCache(config=model.config).layers)
+
+class _Stems:
+    "Each distinct prompt's keys and values up to its last `keep` tokens, run once (hooks silent) and shared by every row with that prompt."
+    def __init__(self, model, tok, ids:list[list[int]], prefix:Prefix|None=None, keep:int=1):
+        self.model, self.tok, self.ids, self.prefix, self.keep, first = model, tok, ids, prefix, keep, {}
+        self.rep = [first.setdefault(tuple(r), i) for i, r in enumerate(ids)]   # each row's first row with the same prompt
+        self.left, self.kv = Counter(self.rep), {}                             # rows still to start per prompt; stems run
+
+    def length(self, i:int) -> int:
+        "The length of row `i`'s stem: its prompt without the shared prefix and its last `keep` tokens."
+        return len(self.ids[i]) - (self.prefix.length if self.prefix else 0) - self.keep
+
+    def _run(self, reps:list[int]):
+        "Run the stems of the prompts `reps` in one forward; keep each one's own columns (not the prefix, not the padding)."
+        rest, mask, pos, cache = prompt_batch(self.model, self.tok, [self.ids[r][:-self.keep] for r in reps], self.prefix)
+        if rest.shape[1]:
+            with torch.inference_mode(), shared_prefix_phase(self.model, "prefix"):   # no row's prompt ends here: hooks stay out
+                self.model(input_ids=rest, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
+                           **{cache_argument(self.model): cache})
+            require_filled(self.model, cache, mask, "generate without share_stems")
+        n = mask.shape[1]
+        for j, r in enumerate(reps):   # None: an empty stem (the prompt is the prefix and its last tokens)
+            self.kv[r] = [(l.keys[j:j + 1, :, n - self.length(r):].clone(), l.values[j:j + 1, :, n - self.length(r):].clone())
+                          for l in cache.layers] if self.length(r) else None
+
+    def _stacked(self, idx:list[int], width:int, layer:int, which:int) -> torch.Tensor|None:
+        "Keys (`which` 0) or values (1) of `layer` for the rows `idx`: the prefix's, then each stem left-padded to `width`."
+        stems = [self.kv[self.rep[i]] for i in idx]
+        shape = next((s[layer][which] for s in stems if s is not None), None)
+        rows = torch.cat([_pad_left(s[layer][which] if s is not None else shape[:, :, :0], width, -2) for s in stems]) if width else None
+        if not self.prefix: return rows
+        pre = (self.prefix.cache.layers[layer].keys, self.prefix.cache.layers[layer].values)[which].expand(len(idx), -1, -1, -1)
+        return pre if rows is None else torch.cat([pre, rows], dim=-2)
+
+    def batch(self, idx:list[int]) -> tuple:
+        "(input ids, attention mask, position ids, cache) of the rows `idx`: their stems left-padded after the prefix, their last tokens to run."
+        missing = list(dict.fromkeys(self.rep[i] for i in idx if self.rep[i] not in self.kv))
+        if missing: self._run(missing)
+        lengths, skip = [self.length(i) for i in idx], self.prefix.length if self.prefix else 0
+        width, cache = max(lengths), DynamicCache(config=self.model.config)
+        if width or self.prefix:
+            for l in range(len(cache.layers)): cache.update(self._stacked(idx, width, l, 0), self._stacked(idx, width, l, 1), l)
+        for i in idx:                                                  # a stem no later row needs is let go
+            self.left[self.rep[i]] -= 1
+            if not self.left[self.rep[i]]: self.kv.pop(self.rep[i], None)
+        dev = self.model.device
+        mask = torch.tensor([[1] * skip + [0] * (width - n) + [1] * (n + self.keep) for n in lengths], device=dev)
+        pos = torch.tensor([[skip + n + j for j in range(self.keep)] for n in lengths], device=dev)
+        return torch.tensor([self.ids[i][-self.keep:] for i in idx], device=dev), mask, pos, cache
+
+def _argmax(logits:torch.Tensor, idx:list[int]) -> torch.Tensor: return logits.argmax(-1)
+
+def _prefill(model, tok, ids:list[list[int]], idx:list[int], prefix:Prefix|None=None, per_rows=None, stems:_Stems|None=None,
+             pick=_argmax) -> _Rows:
+    "Run the token rows `idx` into a cache (after `prefix`; from their `stems`, when given), each row's first new token picked."
+    rest, mask, pos, cache = stems.batch(idx) if stems else prompt_batch(model, tok, [ids[i] for i in idx], prefix)
+    with (per_rows or _no_rows)(idx), shared_prefix_phase(model, "rest") if prefix or stems else nullcontext():
+        logits = _forward_last(model, rest, mask, pos, cache)
     require_filled(model, cache, mask, "use generate(..., engine='hf')")   # else decoding would lose the prompt
-    return _Rows(list(idx), cache, mask, pos[:, -1], first, [[] for _ in idx]), first
+    return _Rows(list(idx), cache, mask, pos[:, -1], pick(logits, idx), [[] for _ in idx])
 
 def _step(model, rows:_Rows, per_rows=None) -> torch.Tensor:
-    "One decoding step of every row: feed its last token, return its next greedy token."
+    "One decoding step of every row: feed its last token, return the logits of its next one."
     rows.mask = torch.cat([rows.mask, rows.mask.new_ones(len(rows.idx), 1)], dim=1)
     rows.pos = rows.pos + 1
     with (per_rows or _no_rows)(rows.idx):
-        return _forward_last(model, rows.last[:, None], rows.mask, rows.pos[:, None], rows.cache).argmax(-1)
+        return _forward_last(model, rows.last[:, None], rows.mask, rows.pos[:, None], rows.cache)
 
 def _no_rows(idx): return nullcontext()
 
@@ -373,19 +430,48 @@ def _ended(ids:list[int], tok, stop:tuple, max_new_tokens:int) -> bool:
     return ids[-1] in (tok.eos_token_id, tok.pad_token_id) or len(ids) >= max_new_tokens or \
            bool(stop) and any(s in tok.decode(ids) for s in stop)
 
-def _greedy(model, tok, ids:list[list[int]], order:list[int], max_new_tokens:int, stop:tuple, batch_size:int, bar,
-            prefix:Prefix|None=None, per_rows=None) -> dict:
-    "Greedy decoding of the token rows `ids` in `order`, with ended rows dropped and the batch refilled: {row index: new token ids}."
+def row_seed(seed:int, key) -> int:
+    "A row's own sampling seed, from the run's seed and the row's key (its index, or its cache key): unrelated across rows and seeds."
+    return int.from_bytes(hashlib.sha256(f"{seed}|{key}".encode()).digest()[:8], "big") >> 1
+
+class _Sampler:
+    "Nucleus sampling with `model.generate`'s warpers, each row drawn from its own generator: a row's tokens depend on its seed, not its batch."
+    def __init__(self, temperature:float, top_p:float, top_k:int|None, seeds:list[int], device):
+        self.warpers = LogitsProcessorList([TemperatureLogitsWarper(temperature)] + ([TopPLogitsWarper(top_p)] if top_p < 1 else []))
+        self.top_k, self.seeds, self.device, self.generators = top_k, seeds, device, {}
+
+    def candidates(self, logits:torch.Tensor) -> tuple:
+        """(probabilities, token ids) of the tokens each row can draw, as `model.generate` weighs them: float32 logits,
+        temperature, top-k, top-p. Top-k goes first here (temperature keeps the order), so top-p sorts k tokens, not the vocabulary."""
+        logits = logits.float()
+        top, ids = logits.topk(min(self.top_k, logits.shape[-1])) if self.top_k else (logits, None)
+        return self.warpers(None, top).softmax(-1), ids
+
+    def probs(self, logits:torch.Tensor) -> torch.Tensor:
+        "The distribution over the whole vocabulary that each row draws from."
+        p, ids = self.candidates(logits)
+        return p if ids is None else torch.zeros_like(logits, dtype=p.dtype).scatter(-1, ids, p)
+
+    def __call__(self, logits:torch.Tensor, idx:list[int]) -> torch.Tensor:
+        p, ids = self.candidates(logits)
+        for i in idx:
+            if i not in self.generators: self.generators[i] = torch.Generator(self.device).manual_seed(self.seeds[i])
+        drawn = torch.cat([torch.multinomial(p[j], 1, generator=self.generators[i]) for j, i in enumerate(idx)])
+        return drawn if ids is None else ids.gather(-1, drawn[:, None])[:, 0]
+
+def _decode(model, tok, ids:list[list[int]], order:list[int], max_new_tokens:int, stop:tuple, batch_size:int, bar,
+            prefix:Prefix|None=None, per_rows=None, pick=_argmax, stems:_Stems|None=None) -> dict:
+    "Decode the token rows `ids` in `order` (`pick`: greedy or sampling), ended rows dropped and the batch refilled: {row index: new token ids}."
     queue, rows, done, joinable = deque(order), None, {}, None
     while queue or rows is not None:
         live = 0 if rows is None else len(rows.idx)
         if queue and live <= batch_size // 2 and (joinable or rows is None):
-            new, tokens = _prefill(model, tok, ids, [queue.popleft() for _ in range(min(batch_size - live, len(queue)))], prefix, per_rows)
+            new = _prefill(model, tok, ids, [queue.popleft() for _ in range(min(batch_size - live, len(queue)))], prefix, per_rows, stems, pick)
             joinable = _joinable(new.cache) if joinable is None else joinable
             rows = _join(rows, new) if rows is not None else new
-            tokens = torch.cat([torch.full((live,), -1, device=tokens.device), tokens]) if live else tokens
+            tokens = torch.cat([torch.full((live,), -1, device=new.last.device), new.last]) if live else new.last
         else:
-            tokens = _step(model, rows, per_rows)
+            tokens = pick(_step(model, rows, per_rows), rows.idx)
         keep = []
         for j, t in enumerate(tokens.tolist()):
             if t < 0: keep.append(j); continue           # a running row: its token of this round comes next step
@@ -396,44 +482,57 @@ def _greedy(model, tok, ids:list[list[int]], order:list[int], max_new_tokens:int
         rows = _keep(rows, keep)
     return done
 
+
 # %% ../nbs/00_models.ipynb #760fece8
 def generate_ids(model, tok,
                  prompts:list[str],         # rendered prompts (see `render_chat`)
                  max_new_tokens:int=128,    # the most tokens to generate per prompt
                  temperature:float=0.0,     # 0 for greedy decoding
                  top_p:float=1.0,           # nucleus sampling mass (sampling only)
-                 seed:int=0,                # seeds sampling, batch by batch
+                 top_k:int|None=50,         # sampling: the likeliest k tokens kept before top-p (50, `model.generate`'s default,
+                                            # which the study's sampling has always had; None: top-p alone)
+                 seed:int|list=0,           # sampling: one seed for the call (each prompt draws from `row_seed(seed, index)`),
+                                            # or one seed per prompt (e.g. from its cache key: draws that survive any chunking)
                  stop:tuple|list=("\n",),   # strings that end a row
                  batch_size:int=32,         # rows decoded together
                  progress:bool=True,        # show a progress bar over prompts
                  desc:str="generate",       # the progress bar's label
-                 engine:str="auto",         # 'auto': the refilling loop when greedy; 'hf': `model.generate` batch by batch
-                 share_prefix:bool=False,   # greedy: run the prompts' common prefix once (hooks then see a prefill of the rest only)
-                 per_rows=None,             # greedy: per_rows(prompt indices) -> a context manager entered around each forward
+                 engine:str="auto",         # 'auto': the refilling loop; 'hf': `model.generate` batch by batch (the reference)
+                 share_prefix:bool=False,   # run the prompts' common prefix once (hooks then see a prefill of the rest only)
+                 share_stems:bool=False,    # rows with the same prompt share its prefill up to the last token (hooks see a
+                                            # prefill of that token only): sampled answers of one question, one prompt's steering runs
+                 per_rows=None,             # per_rows(prompt indices) -> a context manager entered around each forward
                                             # of those rows (e.g. each row's own steering vectors)
                 ) -> list[list[int]]:
     "The newly generated token ids for each prompt, in the prompts' order, cut at end-of-sequence."
     if not prompts: return []
     if batch_size < 1: raise ValueError(f"batch_size must be positive, got {batch_size}")
     if engine not in ("auto", "hf"): raise ValueError(f"engine must be 'auto' or 'hf', got {engine!r}")
-    if per_rows is not None and not (temperature == 0 and engine == "auto"):
-        raise ValueError("per_rows needs the greedy refilling loop (temperature 0, engine 'auto')")
+    if (per_rows is not None or share_stems) and engine != "auto": raise ValueError("per_rows and share_stems need the refilling loop (engine 'auto')")
+    seeds = [row_seed(seed, i) for i in range(len(prompts))] if isinstance(seed, int) else list(seed)
+    if len(seeds) != len(prompts): raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
     ids = tok(list(prompts), add_special_tokens=False).input_ids
-    order = sorted(range(len(prompts)), key=lambda i: -len(ids[i]))
-    if temperature == 0 and engine == "auto":
+    if engine == "auto":
         prefix = rows_prefix(model, ids, share_prefix)
+        stems = _Stems(model, tok, ids, prefix) if share_stems and _stems_possible(model) else None
+        order = sorted(range(len(prompts)), key=lambda i: (-len(ids[i]), stems.rep[i] if stems else i))   # one prompt's rows together
+        pick = _argmax if temperature == 0 else _Sampler(temperature, top_p, top_k, seeds, model.device)
         with tqdm(total=len(prompts), desc=desc, disable=not progress, leave=False) as bar:
-            done = _greedy(model, tok, ids, order, max_new_tokens, tuple(stop), batch_size, bar, prefix, per_rows)
+            done = _decode(model, tok, ids, order, max_new_tokens, tuple(stop), batch_size, bar, prefix, per_rows, pick, stems)
         return [_trim(done[i], tok) for i in range(len(prompts))]
-    config, criteria = _generation_config(tok, max_new_tokens, temperature, top_p), _stop_criteria(tok, tuple(stop))
-    results = [None] * len(prompts)
+    return _generate_hf(model, tok, prompts, ids, max_new_tokens, temperature, top_p, top_k, seeds, stop, batch_size, progress, desc)
+
+def _generate_hf(model, tok, prompts, ids, max_new_tokens, temperature, top_p, top_k, seeds, stop, batch_size, progress, desc) -> list[list[int]]:
+    "`generate_ids` through `model.generate`, batch by batch (sampling seeded by each batch's first row's seed)."
+    config, criteria = _generation_config(tok, max_new_tokens, temperature, top_p, top_k), _stop_criteria(tok, tuple(stop))
+    order, results = sorted(range(len(prompts)), key=lambda i: -len(ids[i])), [None] * len(prompts)
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    for b, rows in enumerate(tqdm(batches, desc=desc, disable=not progress, leave=False)):
+    for rows in tqdm(batches, desc=desc, disable=not progress, leave=False):
         enc = tok([prompts[i] for i in rows], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        if temperature > 0: torch.manual_seed(seed + b)
+        if temperature > 0: torch.manual_seed(seeds[rows[0]])
         with torch.inference_mode():
             out = model.generate(**enc, generation_config=config, stopping_criteria=criteria)
-        for i, ids in zip(rows, out[:, enc.input_ids.shape[1]:].tolist()): results[i] = _trim(ids, tok)
+        for i, new in zip(rows, out[:, enc.input_ids.shape[1]:].tolist()): results[i] = _trim(new, tok)
     return results
 
 def cut_at_stop(text:str, stop) -> str:

@@ -102,7 +102,7 @@ def steered_continuations(model, tok, records:list[dict], path:str|Path, vectors
 
 def steered_runs(model, tok, records:list[dict],
                  runs:dict,                 # cache path -> {layer: vector} ({} for no steering)
-                 max_new_tokens:int=64, batch_size:int=128, desc:str="steer") -> dict:
+                 max_new_tokens:int=64, batch_size:int=256, desc:str="steer") -> dict:
     "`steered_continuations` of many runs in one pass: every run's missing prompts decoded together, each row with its run's vectors; {path: continuations}."
     items, layers = continuation_items(tok, records), sorted({l for v in runs.values() for l in v})
     zero = torch.zeros(next((v.shape[-1] for vs in runs.values() for v in vs.values()), 0))
@@ -111,10 +111,10 @@ def steered_runs(model, tok, records:list[dict],
         run_of = torch.tensor([j for j, _ in pairs])
         own = lambda idx: add_vectors(model, {l: t[run_of[idx]] for l, t in table.items()}, positions=-1)
         texts = generate(model, tok, [p for _, p in pairs], max_new_tokens=max_new_tokens, batch_size=batch_size,
-                         share_prefix=True, per_rows=own, progress=False)
+                         share_prefix=True, share_stems=True, per_rows=own, progress=False)   # a prompt's runs share its prefill
         return [{"output": t} for t in texts]
     jobs = [(p, items, continuation_identity(model, steering_identity(runs[p]), "", max_new_tokens)) for p in runs]
-    out = cached_map_many(decode, jobs, chunk=4 * batch_size, desc=desc)
+    out = cached_map_many(decode, jobs, chunk=8 * batch_size, desc=desc)   # large chunks: each prompt's prefill serves more runs
     return {p: [o[k]["output"] for k, _ in items] for p, o in zip(runs, out)}
 
 # %% ../nbs/05_steering.ipynb #3aecb0b4

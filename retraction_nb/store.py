@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .models import generate, sha256_file
+from .models import generate, row_seed, sha256_file
 
 try: import fcntl
 except ImportError: fcntl = None   # not POSIX: locks are skipped, with a warning
@@ -251,8 +251,11 @@ def cached_generate(model, tok,
                     **gen_kwargs,        # passed to `generate`
                    ) -> dict:
     "Generate outputs for the keys not yet in `path`, appending chunk by chunk; return {key: output} for all items."
-    gen = lambda prompts: [{"output": o} for o in generate(model, tok, prompts, **{**gen_kwargs, "progress": False})]
-    out = cached_map(gen, path, items, chunk, desc, gen_kwargs.get("progress", True), identity)
+    sampling, seed = gen_kwargs.get("temperature", 0) > 0, gen_kwargs.pop("seed", 0)
+    def gen(pairs):   # sampled rows each draw from a seed of their own key, so chunking and resuming never change a draw
+        kw = {**gen_kwargs, "progress": False, **({"seed": [row_seed(seed, k) for _, (k, _) in pairs]} if sampling else {})}
+        return [{"output": o} for o in generate(model, tok, [p for _, (_, p) in pairs], **kw)]
+    out = cached_map_many(gen, [(path, [(k, (k, p)) for k, p in items], identity)], chunk, desc, gen_kwargs.get("progress", True))[0]
     return {k: r["output"] for k, r in out.items()}
 
 def _read_cache(path:Path) -> dict:

@@ -442,7 +442,7 @@ def build_testbed(model, tok, family:Family,
                   seed:int=0,                # sampling seed and split seed
                   test_fraction:float=0.5,   # share of questions in the test split
                   balance:str="question",    # 'question' (the paper), 'family' (whole family) or 'none'
-                  batch_size:int=32,         # prompts per forward pass
+                  batch_size:int=128,        # rows decoded together
                   whole_words:bool=True,     # drop answers the model would extend into a longer word ('Herat' -> 'Heratistan')
                   model_name:str="",         # recorded in config.json
                  ) -> dict:
@@ -453,13 +453,15 @@ def build_testbed(model, tok, family:Family,
     # what the generation caches depend on (they are keyed by question, so more or fewer questions reuse them);
     # balancing and splitting are redone on every call, as they are cheap
     config = dict(family=family.name, model=model_name, model_fingerprint=model_fingerprint(model), samples=k,
-                  max_new_tokens=max_new_tokens, seed=seed, temperature=0.7, top_p=0.95)
+                  max_new_tokens=max_new_tokens, seed=seed, temperature=0.7, top_p=0.95, top_k=50,
+                  sampler="generate_ids: refilling loop, each answer drawn from a seed of its key")
     _prepare_dir(out_dir, config)
     gen = dict(batch_size=batch_size, stop=("\n",))
     # 1. sample k answers per question
     items = [(f"{q['id']}#{j}", render_chat(tok, chat(q["question"], system=family.system))) for q in questions for j in range(k)]
-    sampled = cached_generate(model, tok, out_dir/"samples.jsonl", items, desc=f"{family.name}: sample",
-                              temperature=0.7, top_p=0.95, seed=seed, max_new_tokens=max_new_tokens, **gen)
+    sampled = cached_generate(model, tok, out_dir/"samples.jsonl", items, chunk=4 * batch_size, desc=f"{family.name}: sample",
+                              temperature=0.7, top_p=0.95, seed=seed, max_new_tokens=max_new_tokens, share_prefix=True,
+                              share_stems=True, **gen)   # a question's k answers share its prompt's prefill
     # 2. extract, drop refusals, unparseable answers and repeats
     seen = set()
     answers = [_label_answer(family, q, sampled[f"{q['id']}#{j}"], seen) for q in questions for j in range(k)]

@@ -8,7 +8,9 @@ rates:
   the distribution is the same (notebook 00 tests it on the same logits), and the table shows two summaries of the
   answers side by side;
 - steering: the testbed's continuation prompts under 9 settings (baseline and 8 steering settings), greedy, up to 64
-  new tokens, one pass with per-row vectors, without (before) and with shared stems (after); token ids compared.
+  new tokens, one pass with per-row vectors, without (before) and with shared stems (after); token ids compared;
+- patching (unchanged, for the ratio): the same prompts with every layer's value vectors at the answer's last token
+  taken from a steered run (`patching.patch_values`), as the patching stage generates them.
 
 Writes benchmarks/workloads.json.
 
@@ -22,6 +24,7 @@ import torch
 
 from retraction_nb.hooks import add_vectors
 from retraction_nb.models import Study, chat, generate_ids, load_model, render_chat
+from retraction_nb.patching import patch_values
 from retraction_nb.probe import load_directions
 from retraction_nb.steering import steering_vectors
 from retraction_nb.testbed import capital, city_in_country, testbed_records
@@ -77,6 +80,14 @@ def steering(model, tok, prefill) -> list[dict]:
     rows[-1]["same tokens as before"] = f"{sum(a == b for a, b in zip(before, after))}/{len(after)}"
     return rows
 
+def patching(model, tok, prefill) -> list[dict]:
+    study = Study()
+    prompts = [render_chat(tok, r["messages"]) for r in testbed_records(study.testbeds("full"))]
+    vectors = steering_vectors(load_directions(study.directions_file(at="full"))["directions"], range(8, 14), 4.0, -1)
+    with patch_values(model, lambda: add_vectors(model, vectors, positions=-1)):
+        ids, seconds = timed(lambda: generate_ids(model, tok, prompts, max_new_tokens=64, stop=("\n",), batch_size=128, progress=False))
+    return [row("values of every layer patched from a steered run, refilling loop, batch 128 (unchanged)", ids, seconds, prefill)]
+
 def main():
     model, tok = load_model()
     probe_prompt = render_chat(tok, chat("Name a city in Peru.", "Lima", system="You are a helpful assistant."))
@@ -89,6 +100,7 @@ def main():
     print(r, flush=True)
     r["testbed sampling"] = sampling(model, tok, prefill)
     r["steering continuations"] = steering(model, tok, prefill)
+    r["patching continuations"] = patching(model, tok, prefill)
     r["prefill tok/s (batch 32), again at the end"] = round(prefill_rate(model, tok, prompts), 1)
     OUT.write_text(json.dumps(r, indent=1) + "\n")
     print(f"wrote {OUT}")

@@ -89,6 +89,9 @@ def edit_outputs(model, layers, module, edit, positions, every_step):
             if step["rest"] and not _from_end(positions):
                 raise ValueError(f"positions {positions!r} count from the prompt's start, but only the prompts' rest is prefilled "
                                  "after a shared prefix: use positions from the end (negative), or generate without share_prefix")
+            if step["rest"] and min(positions if isinstance(positions, tuple) else (positions,)) < -seq:
+                raise ValueError(f"positions {positions!r} reach before the {seq} prefilled token(s) of each prompt (with share_stems, "
+                                 "only its last token is prefilled): generate without share_stems (and share_prefix)")
             index = positions_index(0 if step["decoding"] else positions, batch, seq, hidden.device)
             new = edit(layer, hidden, index)
             return None if new is None else _with_first(output, new)

@@ -231,7 +231,8 @@ def _generation_config(tok, max_new_tokens, temperature, top_p, top_k=50) -> Gen
     # every field set: `model.generate` fills unset ones from the model's own generation config (a repetition penalty,
     # say), and the study's decoding is plain greedy or plain nucleus sampling on every model
     return GenerationConfig(max_new_tokens=max_new_tokens, do_sample=sample, temperature=temperature if sample else None,
-                            top_p=top_p if sample else None, top_k=top_k if sample else None, pad_token_id=tok.pad_token_id,
+                            top_p=top_p if sample else None, top_k=(top_k or 0) if sample else None,   # 0: no top-k (None would mean 50)
+                            pad_token_id=tok.pad_token_id,
                             eos_token_id=tok.eos_token_id, repetition_penalty=1.0, no_repeat_ngram_size=0,
                             min_new_tokens=0, bad_words_ids=None, suppress_tokens=None, begin_suppress_tokens=None)
 
@@ -437,15 +438,18 @@ def row_seed(seed:int, key) -> int:
 class _Sampler:
     "Nucleus sampling with `model.generate`'s warpers, each row drawn from its own generator: a row's tokens depend on its seed, not its batch."
     def __init__(self, temperature:float, top_p:float, top_k:int|None, seeds:list[int], device):
-        self.warpers = LogitsProcessorList([TemperatureLogitsWarper(temperature)] + ([TopPLogitsWarper(top_p)] if top_p < 1 else []))
+        self.warpers = LogitsProcessorList([TemperatureLogitsWarper(float(temperature))] + ([TopPLogitsWarper(top_p)] if top_p < 1 else []))
         self.top_k, self.seeds, self.device, self.generators = top_k, seeds, device, {}
 
     def candidates(self, logits:torch.Tensor) -> tuple:
         """(probabilities, token ids) of the tokens each row can draw, as `model.generate` weighs them: float32 logits,
-        temperature, top-k, top-p. Top-k goes first here (temperature keeps the order), so top-p sorts k tokens, not the vocabulary."""
+        temperature, top-k (every token tied with the k-th kept), top-p. Top-k goes first here (temperature keeps the
+        order), so top-p sorts about k tokens, not the vocabulary."""
         logits = logits.float()
-        top, ids = logits.topk(min(self.top_k, logits.shape[-1])) if self.top_k else (logits, None)
-        return self.warpers(None, top).softmax(-1), ids
+        if not self.top_k or self.top_k >= logits.shape[-1]: return self.warpers(None, logits).softmax(-1), None
+        kth = logits.topk(self.top_k).values[:, -1:]
+        top, ids = logits.topk(int((logits >= kth).sum(-1).max()))       # ties with the k-th included, as TopKLogitsWarper keeps them
+        return self.warpers(None, top.masked_fill(top < kth, -float("inf"))).softmax(-1), ids
 
     def probs(self, logits:torch.Tensor) -> torch.Tensor:
         "The distribution over the whole vocabulary that each row draws from."
@@ -476,7 +480,9 @@ def _decode(model, tok, ids:list[list[int]], order:list[int], max_new_tokens:int
         for j, t in enumerate(tokens.tolist()):
             if t < 0: keep.append(j); continue           # a running row: its token of this round comes next step
             rows.out[j].append(t)
-            if _ended(rows.out[j], tok, stop, max_new_tokens): done[rows.idx[j]] = rows.out[j]; bar.update()
+            if _ended(rows.out[j], tok, stop, max_new_tokens):
+                done[rows.idx[j]] = rows.out[j]; bar.update()
+                if isinstance(pick, _Sampler): pick.generators.pop(rows.idx[j], None)   # its draws are over
             else: keep.append(j)
         rows.last = torch.where(tokens < 0, rows.last, tokens)
         rows = _keep(rows, keep)
@@ -490,9 +496,10 @@ def generate_ids(model, tok,
                  temperature:float=0.0,     # 0 for greedy decoding
                  top_p:float=1.0,           # nucleus sampling mass (sampling only)
                  top_k:int|None=50,         # sampling: the likeliest k tokens kept before top-p (50, `model.generate`'s default,
-                                            # which the study's sampling has always had; None: top-p alone)
+                                            # which the study's sampling has always had; None or 0: top-p alone)
                  seed:int|list=0,           # sampling: one seed for the call (each prompt draws from `row_seed(seed, index)`),
-                                            # or one seed per prompt (e.g. from its cache key: draws that survive any chunking)
+                                            # or one seed per prompt (e.g. from its cache key: with engine 'auto', draws that
+                                            # survive any chunking, up to float rounding of the logits; 'hf' seeds each batch)
                  stop:tuple|list=("\n",),   # strings that end a row
                  batch_size:int=32,         # rows decoded together
                  progress:bool=True,        # show a progress bar over prompts

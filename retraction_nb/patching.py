@@ -29,7 +29,7 @@ def on_prefill(model, before):  # before(inputs): called with the prefill's inpu
     busy = [False]
     def hook(module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
-        if phase(module): raise RuntimeError("patching needs whole-prompt prefills: generate without share_prefix")
+        if phase(module): raise RuntimeError("patching needs whole-prompt prefills: generate without share_prefix and share_stems")
         if busy[0] or ids is None or is_decoding(kwargs): return
         busy[0] = True
         try: before({"input_ids": ids, **{k: kwargs[k] for k in PREFILL_INPUTS[1:] if kwargs.get(k) is not None}})

@@ -442,25 +442,28 @@ class _Sampler:
         self.top_k, self.seeds, self.device, self.generators = top_k, seeds, device, {}
 
     def candidates(self, logits:torch.Tensor) -> tuple:
-        """(probabilities, token ids) of the tokens each row can draw, as `model.generate` weighs them: float32 logits,
-        temperature, top-k (every token tied with the k-th kept), top-p. Top-k goes first here (temperature keeps the
-        order), so top-p sorts about k tokens, not the vocabulary."""
+        """(probabilities, token ids, each row's number of candidates) of the tokens each row can draw, as
+        `model.generate` weighs them: float32 logits, temperature, top-k (every token tied with the k-th kept), top-p.
+        Top-k goes first here (temperature keeps the order), so top-p sorts about k tokens, not the vocabulary."""
         logits = logits.float()
-        if not self.top_k or self.top_k >= logits.shape[-1]: return self.warpers(None, logits).softmax(-1), None
+        if not self.top_k or self.top_k >= logits.shape[-1]:
+            return self.warpers(None, logits).softmax(-1), None, [logits.shape[-1]] * len(logits)
         kth = logits.topk(self.top_k).values[:, -1:]
-        top, ids = logits.topk(int((logits >= kth).sum(-1).max()))       # ties with the k-th included, as TopKLogitsWarper keeps them
-        return self.warpers(None, top.masked_fill(top < kth, -float("inf"))).softmax(-1), ids
+        own = (logits >= kth).sum(-1)                                     # k, or more where tokens tie with the k-th
+        top, ids = logits.topk(int(own.max()))
+        return self.warpers(None, top.masked_fill(top < kth, -float("inf"))).softmax(-1), ids, own.tolist()
 
     def probs(self, logits:torch.Tensor) -> torch.Tensor:
         "The distribution over the whole vocabulary that each row draws from."
-        p, ids = self.candidates(logits)
+        p, ids, _ = self.candidates(logits)
         return p if ids is None else torch.zeros_like(logits, dtype=p.dtype).scatter(-1, ids, p)
 
     def __call__(self, logits:torch.Tensor, idx:list[int]) -> torch.Tensor:
-        p, ids = self.candidates(logits)
+        p, ids, own = self.candidates(logits)
         for i in idx:
             if i not in self.generators: self.generators[i] = torch.Generator(self.device).manual_seed(self.seeds[i])
-        drawn = torch.cat([torch.multinomial(p[j], 1, generator=self.generators[i]) for j, i in enumerate(idx)])
+        # each row draws from its own candidates only: how many another row of the batch has must not change its draw
+        drawn = torch.cat([torch.multinomial(p[j, :own[j]], 1, generator=self.generators[i]) for j, i in enumerate(idx)])
         return drawn if ids is None else ids.gather(-1, drawn[:, None])[:, 0]
 
 def _decode(model, tok, ids:list[list[int]], order:list[int], max_new_tokens:int, stop:tuple, batch_size:int, bar,

@@ -71,6 +71,7 @@ class Family:
     samples: int = 5            # answers sampled per question
     system: str = PAPER_SYSTEM  # system prompt for the question
     description: str = ""       # one line for tables
+    unpaired: bool = True       # keep verified answers left without a partner (for recall and effects on wrong answers)
 
     def __post_init__(self):
         if not self.questions: raise ValueError(f"Family {self.name!r} has no questions")
@@ -330,7 +331,7 @@ def wikidata(data_dir:str|Path,  # the paper's data folder (holding wikidata/)
         read=lambda rs, a, q: all_read([_reads_birthplace(rs[0], q), _reads_profession(rs[1], q, professions)]),
         shots=[("Where was Barack Obama born?", "Honolulu, United States."), ("What is Barack Obama's profession?", "Politician."),
                ("Where was Lionel Messi born?", "Rosario, Argentina."), ("What is Lionel Messi's profession?", "Association football player.")],
-        description="Name a {profession} who was born in {city}, {country}. (paper)")
+        unpaired=False, description="Name a {profession} who was born in {city}, {country}. (paper)")
 
 def _reads_parent(response, q, answer="") -> bool|None:
     "True if the response names the parent, False if it names another person (not the child), else None."
@@ -347,7 +348,7 @@ def celebrity(data_dir:str|Path, n:int|None=None) -> Family:
         verify=lambda a, q: [f"Who is {a}'s {q['parent_type']}?"],
         read=lambda rs, a, q: _reads_parent(rs[0], q, a),
         shots=[("Who is Elon Musk's mother?", "Maye Musk"), ("Who is Malia Obama's father?", "Barack Obama")],
-        samples=10, description="Name a child of {parent}. (paper)")
+        samples=10, unpaired=False, description="Name a child of {parent}. (paper)")
 
 # %% ../nbs/02_testbed.ipynb #39e3173d
 def paper_data_dir() -> Path|None:
@@ -441,12 +442,12 @@ def build_testbed(model, tok, family:Family,
                   max_new_tokens:int=32,     # tokens per sampled answer (only its first sentence is read)
                   seed:int=0,                # sampling seed and split seed
                   test_fraction:float=0.5,   # share of questions in the test split
-                  balance:str="question",    # 'question' (the paper), 'family' (whole family) or 'none'
+                  balance:str="question",    # how answers are paired: 'question' (the paper), 'family' (whole family) or 'none' (all paired)
                   batch_size:int=128,        # rows decoded together
                   whole_words:bool=True,     # drop answers the model would extend into a longer word ('Herat' -> 'Heratistan')
                   model_name:str="",         # recorded in config.json
                  ) -> dict:
-    "Sample, extract, verify, filter, balance and split; write the testbed files and return the funnel counts."
+    "Sample, extract, verify, filter, pair and split; write the testbed files (every verified answer, paired or not) and return the funnel counts."
     t0, out_dir = time.time(), Path(out_dir)
     if balance not in ("question", "family", "none"): raise ValueError(f"balance={balance!r}; use 'question', 'family' or 'none'")
     questions, k = family.questions[:n_questions], samples or family.samples
@@ -484,15 +485,15 @@ def build_testbed(model, tok, family:Family,
     for a, text in zip(to_check, _next_texts(model, tok, family, to_check, batch_size) if to_check else []):
         a["next_token"] = text
         if continues_word(text): a["status"] = "fragment"
-    # 4. balance correct and wrong (per question, per family, or not at all), split by question
+    # 4. pair correct and wrong answers (per question, per family, or not at all), split by question. Answers left without
+    #    a partner stay in the testbed, marked unpaired: recall and the effects on wrong answers need no partner, AUROCs do
     candidates = [a for a in answers if a["status"] == "candidate"]
-    kept = _balanced(candidates, balance, seed)
-    for a in candidates: a["status"] = "unbalanced"
-    for a in kept: a["status"] = "kept"
+    for a in candidates: a["status"] = "unpaired" if family.unpaired else "unbalanced"
+    for a in _balanced(candidates, balance, seed): a["status"] = "kept"
     records = [dict(family=family.name, question=a["question"], index=a["question_id"], name=a["answer"],
                     messages=chat(a["question"], a["answer"], family.system), result=a["correct"],
                     split=_split_of(a["question_id"], seed, test_fraction), response=a["response"],
-                    verification=a["verification"]) for a in answers if a["status"] == "kept"]
+                    verification=a["verification"], paired=a["status"] == "kept") for a in answers if a["status"] in ("kept", "unpaired")]
     write_jsonl(out_dir/ANSWERS, answers)
     statuses = Counter(a["status"] for a in answers)
     funnel = dict(family=family.name, questions=len(questions), sampled=len(answers),
@@ -501,9 +502,12 @@ def build_testbed(model, tok, family:Family,
                   consistent_wrong=sum(not a["correct"] for a in candidates),
                   pairs_per_question=len(_balanced(candidates, "question", seed)) // 2,
                   pairs_per_family=len(_balanced(candidates, "family", seed)) // 2, balance=balance, whole_words=whole_words,
-                  kept_correct=sum(r["result"] for r in records), kept_wrong=sum(not r["result"] for r in records),
-                  test=sum(r["split"] == "test" for r in records),
-                  dropped={s: n for s, n in statuses.items() if s != "kept"},
+                  kept_correct=sum(r["result"] for r in records if r["paired"]),
+                  kept_wrong=sum(not r["result"] for r in records if r["paired"]),
+                  unpaired_correct=sum(r["result"] for r in records if not r["paired"]),
+                  unpaired_wrong=sum(not r["result"] for r in records if not r["paired"]),
+                  test=sum(r["split"] == "test" for r in records if r["paired"]),
+                  dropped={s: n for s, n in statuses.items() if s not in ("kept", "unpaired")},
                   build_seconds=generation_seconds(out_dir/"samples.jsonl", out_dir/"verifications.jsonl"),
                   seconds_this_call=round(time.time() - t0, 1))
     write_json(out_dir/"funnel.json", funnel)
@@ -545,11 +549,13 @@ def _missing_testbeds(testbeds:Path) -> FileNotFoundError:
 
 def testbed_records(testbeds:str|Path,       # the testbeds' folder (`Study.testbeds()`), one sub-folder per family
                     limit:int|None=None,     # keep at most this many records per family
+                    paired:bool=True,        # only the paired answers (the paper's balanced testbed); False: every verified answer
                    ) -> list[dict]:
     "Continuation records of every family's testbed, in family order; no testbed at all is an error that says what to run."
     files = sorted(Path(testbeds).glob(f"*/{CONTINUATIONS}"))
     if not files: raise _missing_testbeds(testbeds)
-    return [{"family": f.parent.name, **r} for f in files for r in read_jsonl(f)[:limit]]
+    return [{"family": f.parent.name, **r} for f in files
+            for r in [r for r in read_jsonl(f) if r.get("paired", True) or not paired][:limit]]   # testbeds before pairing: all paired
 
 def answer_records(testbeds:str|Path,
                    verified:bool=True,   # only answers whose verification was read (else every answer with a gold label)

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['PREFILL_INPUTS', 'PATCH_ATTR', 'CONSTRAINT', 'on_prefill', 'source_forward', 'patch_values', 'patching_attention',
-           'patch_attention', 'prompt_spans', 'span_attention', 'top_heads', 'intervention_runs']
+           'patch_attention', 'prompt_spans', 'span_attention', 'top_heads', 'intervention_runs', 'log_odds_under']
 
 # %% ../nbs/06_patching.ipynb #a0387184
 import re
@@ -17,8 +17,8 @@ from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from tqdm.auto import tqdm
 from .hooks import (add_vectors, capture, capture_attention, edit_outputs, is_decoding, layer_module, phase, positions_index,
                                  resolve_layers)
-from .models import steering_tag
-from .steering import continuations_under, steering_identity, steering_vectors
+from .models import render_chat, steering_tag
+from .steering import continuations_under, negation_tokens, steering_identity, steering_vectors
 
 # %% ../nbs/06_patching.ipynb #26bf192d
 PREFILL_INPUTS = ("input_ids", "attention_mask", "position_ids")
@@ -183,3 +183,20 @@ def intervention_runs(study, model, tok, records:list[dict],
                                                          suffix=" is", identity={"patch": "values", "layers": "all", "positions": [-2, -1],
                                                                                  "source": source_is})
     return conts
+
+# %% ../nbs/06_patching.ipynb #7a3b5c04
+def log_odds_under(model, tok, records:list[dict],
+                   intervention=nullcontext,  # context-manager factory active over each batch's forward, e.g. a value patch
+                   suffix:str=" is",          # appended to the answer: the paper's " is" variant
+                   batch_size:int=32) -> np.ndarray:
+    "Per record: the log-odds of a negation (`steering.NEGATIONS`) after the answer and `suffix`, each prompt one whole forward under `intervention()`."
+    negations, out = negation_tokens(tok), []
+    prompts = [render_chat(tok, r["messages"]) + suffix for r in records]
+    for b in range(0, len(prompts), batch_size):
+        enc = tok(prompts[b:b + batch_size], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        positions = (enc.attention_mask.cumsum(-1) - 1).clamp(min=0)   # left padding: each row counts from its own first token
+        with torch.inference_mode(), intervention():
+            logits = model(**enc, position_ids=positions, use_cache=False, logits_to_keep=1).logits[:, -1].float()
+        log_p = logits.log_softmax(-1)[:, negations].logsumexp(-1)     # log P(a negation)
+        out.append(log_p - torch.log1p(-log_p.exp()))
+    return torch.cat(out).cpu().numpy()

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
@@ -184,9 +184,11 @@ def direction_scores(X, directions, thresholds) -> np.ndarray:
     return np.einsum("lnd,ld->ln", np.asarray(X), np.asarray(directions)) - np.asarray(thresholds)[:, None]
 
 def auroc(y, score) -> float:
-    "AUROC, nan when only one class is present."
-    y = np.asarray(y, dtype=bool)
-    return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else np.nan
+    "AUROC, nan when only one class is present: the Mann-Whitney statistic from average ranks (a tie counts half)."
+    y, score = np.asarray(y, dtype=bool), np.asarray(score, dtype=float)
+    pos, neg = int(y.sum()), int((~y).sum())
+    if not pos or not neg: return np.nan
+    return float((rankdata(score)[y].sum() - pos * (pos + 1) / 2) / (pos * neg))   # what roc_auc_score gives, 10-30x faster
 
 def auroc_ci(y, score,
              groups=None,      # per example, its question: the bootstrap resamples questions (None: examples)

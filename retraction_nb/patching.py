@@ -197,6 +197,6 @@ def log_odds_under(model, tok, records:list[dict],
         positions = (enc.attention_mask.cumsum(-1) - 1).clamp(min=0)   # left padding: each row counts from its own first token
         with torch.inference_mode(), intervention():
             logits = model(**enc, position_ids=positions, use_cache=False, logits_to_keep=1).logits[:, -1].float()
-        log_p = logits.log_softmax(-1)[:, negations].logsumexp(-1)     # log P(a negation)
-        out.append(log_p - torch.log1p(-log_p.exp()))
+        p = logits.softmax(-1)[:, negations].sum(-1).clamp(1e-9, 1 - 1e-9)   # as `negation_log_odds` clamps it
+        out.append(torch.log(p) - torch.log1p(-p))
     return torch.cat(out).cpu().numpy()

@@ -186,6 +186,7 @@ def direction_scores(X, directions, thresholds) -> np.ndarray:
 def auroc(y, score) -> float:
     "AUROC, nan when only one class is present: the Mann-Whitney statistic from average ranks (a tie counts half)."
     y, score = np.asarray(y, dtype=bool), np.asarray(score, dtype=float)
+    if np.isnan(score).any(): raise ValueError("auroc: a score is NaN")
     pos, neg = int(y.sum()), int((~y).sum())
     if not pos or not neg: return np.nan
     return float((rankdata(score)[y].sum() - pos * (pos + 1) / 2) / (pos * neg))   # what roc_auc_score gives, 10-30x faster

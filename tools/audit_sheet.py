@@ -1,8 +1,9 @@
 """Make a blinded sheet for auditing the judge on the outputs the study reports.
 
-For each setting (the baseline testbeds, the two steering settings the patching stage uses, the fine-tuned model's
-continuations of the SFT test split; each only once its outputs exist), every continuation the default judge counts
-as a retraction goes on the sheet, and a seeded random sample of the others (30, or all if fewer). The sheet is
+For each setting (the baseline testbeds; the fine-tuned model's continuations of the SFT test split; and, for each
+steering claim the steering stage reproduced, the report half's wrong answers under that setting and unsteered, the
+pair the claim compares; each only once its outputs exist), every continuation the default judge counts as a
+retraction goes on the sheet, and a seeded random sample of the others (30, or all if fewer). The sheet is
 shuffled and shows neither the setting nor the verdict, so whoever labels it labels by the guideline alone. The key
 (setting and verdict per sheet id) is written apart; `merge` appends the labelled rows to the audit file. Settings
 already in the audit file are left out of a new sheet, and new ids continue after the old ones.
@@ -16,12 +17,15 @@ from pathlib import Path
 from retraction_nb.judge import as_item, default_judge
 from retraction_nb.models import Study, model_folder, prepare_tokenizer, render_chat
 from retraction_nb.steering import continuation_key
-from retraction_nb.store import read_jsonl, write_jsonl
+from retraction_nb.store import read_json, read_jsonl, write_jsonl
 from retraction_nb.testbed import testbed_records
 
 NON_RETRACTIONS = 30   # sampled per setting
-STEERED = {"steering towards false (layers 14-19, alpha 4)": ("14-19", 4.0, -1),
-           "steering towards true (layers 8-13, alpha 8)": ("8-13", 8.0, 1)}
+
+def reproduced_settings(study) -> dict:
+    "Setting name -> (band, alpha, sign) of each steering claim on the judged outcome that the steering stage reproduced."
+    return {f"steering towards {'false' if f['sign'] < 0 else 'true'} (layers {f['band']}, alpha {f['alpha']:g})": (f["band"], f["alpha"], f["sign"])
+            for f in read_json(study.stage_findings("steer", "full"), []) if f["claim"].endswith("retraction") and f["verdict"] == "reproduced"}
 
 def settings(run:Path, model:str="smollm2-135m") -> dict:
     "Setting name -> judge items, for the outputs of `run` (a run of `model`) that exist."
@@ -29,13 +33,14 @@ def settings(run:Path, model:str="smollm2-135m") -> dict:
     study, tok = Study(model, run=run), prepare_tokenizer(AutoTokenizer.from_pretrained(model_folder(model)))   # the prompts, as cached
     records = testbed_records(study.testbeds("full"))
     out = {"baseline": [as_item(r) for r in records]}
-    for name, setting in STEERED.items():
-        path = study.steering_run(*setting, at="full")
-        if path.exists():   # the steering stage's cache of this setting
-            texts = {r["key"]: r["output"] for r in read_jsonl(path)}
-            keys = [continuation_key(render_chat(tok, r["messages"])) for r in records]
+    report = [r for r in testbed_records(study.testbeds("full"), paired=False) if r["split"] == "test" and not r["result"]]
+    keys = [continuation_key(render_chat(tok, r["messages"])) for r in report]
+    for name, setting in reproduced_settings(study).items():
+        for label, path in [(f"{name}, report half's wrong answers", study.steering_run(*setting, at="full")),
+                            (f"no steering, report half's wrong answers (beside {name})", study.steering_run(at="full"))]:
+            texts = {r["key"]: r["output"] for r in read_jsonl(path)} if path.exists() else {}   # the steering stage's cache
             if all(k in texts for k in keys):
-                out[name] = [{**as_item(r), "continuation": texts[k]} for r, k in zip(records, keys)]
+                out[label] = [{**as_item(r), "continuation": texts[k]} for r, k in zip(report, keys)]
     sft = study.sft_continuations("full")
     if sft.exists():   # the SFT stage's test prompts, continued by the fine-tuned model
         out["fine-tuned (SFT), test split"] = [{"question": r["question"], "answer": r["answer"], "continuation": r["after"],

@@ -47,17 +47,17 @@ def settings(run:Path, model:str="smollm2-135m") -> dict:
                                                 "family": ""} for r in read_jsonl(sft)]
     return out
 
-def make(run:str, out_dir:str, audited:str|None=None, seed:int=0):
+def make(run:str, out_dir:str, audited:str|None=None, seed:int=0, model:str="smollm2-135m"):
     done = read_jsonl(audited) if audited and Path(audited).exists() else []
     rng, judge, key = random.Random(seed), default_judge(), []
-    for name, items in settings(Path(run)).items():
+    for name, items in settings(Path(run), model).items():
         if name in {d["setting"] for d in done}: continue
         verdicts = judge(items)
         yes = [i for i, v in zip(items, verdicts) if v["retracted"]]
         no = [i for i, v in zip(items, verdicts) if not v["retracted"]]
         picked = [(i, True) for i in yes] + [(i, False) for i in rng.sample(no, min(NON_RETRACTIONS, len(no)))]
         for item, verdict in picked:
-            key.append({"setting": name, "judged": verdict, "judged of": len(yes) if verdict else len(no), **item})
+            key.append({"model": model, "setting": name, "judged": verdict, "judged of": len(yes) if verdict else len(no), **item})
     rng.shuffle(key)
     for n, k in enumerate(key, len(done)): k["id"] = f"a{n:04d}"
     sheet = [{f: k[f] for f in ("id", "family", "question", "answer", "continuation")} for k in key]

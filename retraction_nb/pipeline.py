@@ -328,7 +328,7 @@ def audit_label(study:Study) -> str:
 
 def read_audit() -> list[dict]:
     "The hand-labelled audit rows (`data/audit_labels.jsonl`), or none where the repository has no audit."
-    from .judge import data_path
+    from retraction_nb.judge import data_path
     path = data_path("audit_labels.jsonl")
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .hooks import (add_vectors, capture, capture_attention, edit_outputs, is_decoding, layer_module, phase, positions_index,
                                  resolve_layers)
 from .models import render_chat, steering_tag
-from .steering import continuations_under, negation_tokens, steering_identity, steering_vectors
+from .steering import continuations_under, negation_log_odds_of, negation_tokens, steering_identity, steering_vectors
 
 # %% ../nbs/06_patching.ipynb #26bf192d
 PREFILL_INPUTS = ("input_ids", "attention_mask", "position_ids")
@@ -196,7 +196,6 @@ def log_odds_under(model, tok, records:list[dict],
         enc = tok(prompts[b:b + batch_size], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         positions = (enc.attention_mask.cumsum(-1) - 1).clamp(min=0)   # left padding: each row counts from its own first token
         with torch.inference_mode(), intervention():
-            logits = model(**enc, position_ids=positions, use_cache=False, logits_to_keep=1).logits[:, -1].float()
-        p = logits.softmax(-1)[:, negations].sum(-1).clamp(1e-9, 1 - 1e-9)   # as `negation_log_odds` clamps it
-        out.append(torch.log(p) - torch.log1p(-p))
-    return torch.cat(out).cpu().numpy()
+            logits = model(**enc, position_ids=positions, use_cache=False, logits_to_keep=1).logits[:, -1]
+        out.append(negation_log_odds_of(logits, negations))
+    return np.concatenate(out)

@@ -329,8 +329,9 @@ def audit_label(study:Study) -> str:
 def read_audit() -> list[dict]:
     "The hand-labelled audit rows (`data/audit_labels.jsonl`), or none where the repository has no audit."
     from retraction_nb.judge import data_path
+    from retraction_nb.store import read_jsonl
     path = data_path("audit_labels.jsonl")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return read_jsonl(path) if path.exists() else []
 
 def steering_audit_setting(row:dict) -> str:
     "The audit's name for the setting of a steering finding (as `tools/audit_sheet.py` writes it)."

@@ -7,8 +7,8 @@ __all__ = ['VERIFY_PATTERN', 'NEGATIONS', 'steering_vectors', 'random_like', 'st
            'steering_identity', 'continuations_under', 'continuation_items', 'continuation_identity',
            'steered_continuations', 'steered_runs', 'stops_at_once', 'attempts_verification', 'verdicts_on',
            'score_run', 'as_table', 'run_setting', 'sweep', 'retracted', 'recall_change', 'choose_settings',
-           'belief_shift', 'steering_verdict', 'steering_checks', 'negation_tokens', 'negation_log_odds',
-           'negation_log_odds_under', 'plot_sweep']
+           'belief_shift', 'steering_verdict', 'steering_checks', 'negation_tokens', 'negation_log_odds_of',
+           'negation_log_odds', 'negation_log_odds_under', 'plot_sweep']
 
 # %% ../nbs/05_steering.ipynb #81643534
 import copy, hashlib, re
@@ -229,6 +229,13 @@ def negation_tokens(tok, words=NEGATIONS) -> list[int]:
     "The first token of each negation word, once each."
     return sorted({tok(w, add_special_tokens=False).input_ids[0] for w in words})
 
+def negation_log_odds_of(logits:torch.Tensor,   # (rows, vocabulary) next-token logits
+                         negations:list[int],   # `negation_tokens`
+                        ) -> np.ndarray:
+    "Per row: the log-odds that the next token is a negation (its probability clamped to [1e-9, 1 - 1e-9])."
+    p = logits.float().softmax(-1)[:, negations].sum(-1).clamp(1e-9, 1 - 1e-9)
+    return (p.log() - (-p).log1p()).cpu().numpy()
+
 def negation_log_odds(model, tok, records:list[dict],
                       vectors:dict|None=None,   # steering vectors, added at the answer's last token ({} or None: none)
                       suffix:str=" is",         # appended to the answer: the paper's " is" variant
@@ -254,8 +261,7 @@ def negation_log_odds_under(model, tok, records:list[dict],
             with torch.inference_mode(), shared_prefix_phase(model, "rest"), add_vectors(model, vectors, positions=-k):
                 logits = model(input_ids=tail, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
                                **{cache_argument(model): copy.deepcopy(head)}).logits[:, -1].float()
-            p = logits.softmax(-1)[:, negations].sum(-1).clamp(1e-9, 1 - 1e-9)
-            out[name].append((p.log() - (-p).log1p()).cpu().numpy())
+            out[name].append(negation_log_odds_of(logits, negations))
     return {name: np.concatenate(v) for name, v in out.items()}
 
 # %% ../nbs/05_steering.ipynb #3f1c0a37

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from retraction_nb.judge import as_item, default_judge
 from retraction_nb.models import Study, model_folder, prepare_tokenizer, render_chat
+from retraction_nb.pipeline import steering_audit_setting
 from retraction_nb.steering import continuation_key
 from retraction_nb.store import read_json, read_jsonl, write_jsonl
 from retraction_nb.testbed import testbed_records
@@ -23,8 +24,8 @@ from retraction_nb.testbed import testbed_records
 NON_RETRACTIONS = 30   # sampled per setting
 
 def reproduced_settings(study) -> dict:
-    "Setting name -> (band, alpha, sign) of each steering claim on the judged outcome that the steering stage reproduced."
-    return {f"steering towards {'false' if f['sign'] < 0 else 'true'} (layers {f['band']}, alpha {f['alpha']:g})": (f["band"], f["alpha"], f["sign"])
+    "The audit's setting name (`pipeline.steering_audit_setting`, which the findings table matches) -> (band, alpha, sign) of each reproduced steering claim on the judged outcome."
+    return {steering_audit_setting(f): (f["band"], f["alpha"], f["sign"])
             for f in read_json(study.stage_findings("steer", "full"), []) if f["claim"].endswith("retraction") and f["verdict"] == "reproduced"}
 
 def settings(run:Path, model:str="smollm2-135m") -> dict:
@@ -36,8 +37,9 @@ def settings(run:Path, model:str="smollm2-135m") -> dict:
     report = [r for r in testbed_records(study.testbeds("full"), paired=False) if r["split"] == "test" and not r["result"]]
     keys = [continuation_key(render_chat(tok, r["messages"])) for r in report]
     for name, setting in reproduced_settings(study).items():
-        for label, path in [(f"{name}, report half's wrong answers", study.steering_run(*setting, at="full")),
-                            (f"no steering, report half's wrong answers (beside {name})", study.steering_run(at="full"))]:
+        steered = name.removesuffix(", report half's wrong answers")
+        for label, path in [(name, study.steering_run(*setting, at="full")),
+                            (f"no steering, report half's wrong answers (beside {steered})", study.steering_run(at="full"))]:
             texts = {r["key"]: r["output"] for r in read_jsonl(path)} if path.exists() else {}   # the steering stage's cache
             if all(k in texts for k in keys):
                 out[label] = [{**as_item(r), "continuation": texts[k]} for r, k in zip(report, keys)]

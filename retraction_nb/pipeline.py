@@ -7,9 +7,9 @@ __all__ = ['STAGES', 'STUDY', 'VERSIONED', 'RUN_IDENTITY', 'ANSI', 'AUDIT_FLOOR'
            'environment', 'config_of', 'identity_conflict', 'resolved_inputs', 'stage_key', 'Manifest', 'InputError',
            'check_model', 'check_device', 'check_data', 'check_adapter', 'check_inputs', 'study_env', 'skipped',
            'progress_shown', 'StageError', 'execute_notebook', 'run_stage', 'run_study', 'audit_label', 'read_audit',
-           'steering_audit_setting', 'apply_audit', 'collect_findings', 'findings_table', 'findings_markdown',
-           'write_findings', 'subject_findings', 'by_subject_table', 'write_subject_findings', 'parser',
-           'study_from_args', 'status_table', 'main', 'run_listing']
+           'steering_audit_setting', 'audit_setting', 'apply_audit', 'collect_findings', 'findings_table',
+           'findings_markdown', 'write_findings', 'subject_findings', 'by_subject_table', 'write_subject_findings',
+           'parser', 'study_from_args', 'status_table', 'main', 'run_listing']
 
 # %% ../nbs/08_pipeline.ipynb #66690eed
 import argparse, hashlib, json, os, platform, re, socket, subprocess, tempfile, threading, time
@@ -337,18 +337,31 @@ def steering_audit_setting(row:dict) -> str:
     "The audit's name for the setting of a steering finding (as `tools/audit_sheet.py` writes it)."
     return f"steering towards {'false' if row['sign'] < 0 else 'true'} (layers {row['band']}, alpha {row['alpha']:g}), report half's wrong answers"
 
+def audit_setting(row:dict,         # a findings row
+                  rows:list[dict],  # the same table's rows (a patch row's steering setting is in them)
+                 ) -> str|None:
+    "The audit's name for the continuations a finding on the judged outcome rests on: a steering claim's setting, or the value patch from it; None for any other finding."
+    if "recall change" not in row["measure"]: return None
+    if row.get("stage") == "steer" and row.get("band"): return steering_audit_setting(row)
+    if row.get("stage") == "patch" and row["claim"] == "the value vectors carry the steering effect":
+        source = [r for r in rows if r.get("stage") == "steer" and r.get("band") and "recall change" in r["measure"]
+                  and row.get("steering") == f"towards {'false' if r['sign'] < 0 else 'true'}"]
+        return f"values patched from {steering_audit_setting(source[0])}" if source else None
+    return None
+
 def apply_audit(rows:list[dict], audit:list[dict], label:str) -> list[dict]:
-    "Findings rows with the audit rule applied: a steering claim on the judged outcome audited below `AUDIT_FLOOR` is not reported."
+    "Findings rows with the audit rule applied: a finding whose continuations (`audit_setting`) were audited below `AUDIT_FLOOR` is not reported."
     out = []
     for r in rows:
-        if r.get("stage") == "steer" and r["claim"].endswith("retraction") and r.get("band"):
-            judged = [a for a in audit if a.get("model") == label and a["setting"] == steering_audit_setting(r) and a["judged"]]
-            precision = sum(bool(a["retracted"]) for a in judged) / len(judged) if judged else None
-            if precision is not None and precision < AUDIT_FLOOR:
-                r = {**r, "verdict": f"not reported: audited judge precision {precision:.2f} < {AUDIT_FLOOR:g} ({r['verdict']})",
-                     "audited precision": precision}
+        setting = audit_setting(r, rows)
+        judged = [a for a in audit if setting and a.get("model") == label and a["setting"] == setting and a["judged"]]
+        precision = sum(bool(a["retracted"]) for a in judged) / len(judged) if judged else None
+        if precision is not None and precision < AUDIT_FLOOR:
+            r = {**r, "verdict": f"not reported: audited judge precision {precision:.2f} < {AUDIT_FLOOR:g} ({r['verdict']})",
+                 "audited precision": precision}
         out.append(r)
     return out
+
 
 # %% ../nbs/08_pipeline.ipynb #f1d2a0c2
 PAGES = {"judge": "Judge", "probe": "Probe", "steer": "Steering", "patch": "Patching", "sft": "SFT"}   # the page that makes each stage's rows

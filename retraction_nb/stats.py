@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['VERDICT_RULE', 'wilson', 'fmt_ci', 'bootstrap', 'cluster_resamples', 'cluster_bootstrap', 'rate_ci', 'joined',
-           'newcombe_paired', 'sign_flip_p', 'paired_binary', 'holm', 'mover_difference', 'selective_change', 'verdict',
-           'finding']
+           'newcombe_paired', 'sign_flip_p', 'paired_binary', 'holm', 'paired_binary_runs', 'mover_difference',
+           'selective_change', 'verdict', 'finding']
 
 # %% ../nbs/10_stats.ipynb #f1afb05a
 import itertools
@@ -134,6 +134,21 @@ def holm(pvalues) -> np.ndarray:
     adjusted = np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p))))
     out = np.empty_like(p); out[order] = np.minimum(adjusted, 1.0)
     return out
+
+# %% ../nbs/10_stats.ipynb #5eed0a02
+def paired_binary_runs(before,            # per prompt: the outcome without the intervention
+                       afters,            # (runs, prompts): the outcome under each independent run of the intervention
+                       groups,            # per prompt: its question
+                       n_boot:int=2000, level:float=0.95, seed:int=0) -> dict:
+    "The effect averaged over runs (per prompt: mean over runs minus before), its interval and sign-flip p over questions, and each run's `paired_binary`."
+    b, a = np.asarray(before, dtype=bool), np.asarray(afters, dtype=bool)
+    if a.ndim != 2 or a.shape[1] != len(b) or len(b) != len(groups): raise ValueError("afters must be (runs, prompts), one entry per prompt of before and groups")
+    runs = [paired_binary(b, run, groups, n_boot=n_boot, level=level, seed=seed) for run in a]
+    change = a.mean(0) - b
+    p = sign_flip_p([change[m].sum() for m in _members(groups)], seed=seed)
+    boot = cluster_bootstrap(lambda x, y: y.mean() - x.mean(), groups, b.astype(float), a.mean(0), n_boot=n_boot, level=level, seed=seed)
+    score = (boot[0], float(np.mean([r["effect"][1] for r in runs])), float(np.mean([r["effect"][2] for r in runs])))
+    return {"before": float(b.mean()), "after": float(a.mean()), "effect": joined(boot, score), "p": float(p), "runs": runs}
 
 # %% ../nbs/10_stats.ipynb #8ecc744b
 def mover_difference(first:tuple, second:tuple) -> tuple:

@@ -869,15 +869,17 @@ def testbed_metrics(judge,                        # a judge
 
 # %% ../nbs/03_judge.ipynb #6a1d0c02
 def audit_scores(rows:list[dict]) -> pd.DataFrame:
-    "Per setting: the judge's retractions, their audited precision, and recall estimated from the sampled non-retractions."
-    out = []
-    for setting, group in pd.DataFrame(rows).groupby("setting", sort=False):
+    "Per model and setting: the judge's retractions, their audited precision, and recall estimated from the two samples."
+    out, frame = [], pd.DataFrame(rows)
+    frame["model"] = frame["model"].fillna("not recorded") if "model" in frame else "not recorded"
+    for (model, setting), group in frame.groupby(["model", "setting"], sort=False):
         yes, no = group[group.judged], group[~group.judged]
         n_yes, n_no = int(group["judged of"][group.judged].max()) if len(yes) else 0, int(group["judged of"][~group.judged].max()) if len(no) else 0
         hits, misses = int(yes.retracted.sum()), int(no.retracted.sum())
+        true_yes = n_yes * hits / len(yes) if len(yes) else 0.0   # the judge's retractions that are retractions, scaled from the audited ones
         miss = wilson(misses, len(no))
-        recall = lambda m: hits / (hits + m * n_no) if hits + m * n_no else np.nan
-        out.append({"setting": setting, "judged retractions": n_yes, "audited": len(yes), "precision": fmt_ci(wilson(hits, len(yes))),
-                    "judged non-retractions": n_no, "sampled": len(no), "misses in sample": misses,
-                    "recall (estimated)": fmt_ci((recall(miss[0]), recall(miss[2]), recall(miss[1])))})
-    return pd.DataFrame(out).set_index("setting")
+        recall = lambda m: true_yes / (true_yes + m * n_no) if true_yes + m * n_no else np.nan
+        out.append({"model": model, "setting": setting, "judged retractions": n_yes, "audited": len(yes),
+                    "precision": fmt_ci(wilson(hits, len(yes))), "judged non-retractions": n_no, "sampled": len(no),
+                    "misses in sample": misses, "recall (estimated)": fmt_ci((recall(miss[0]), recall(miss[2]), recall(miss[1])))})
+    return pd.DataFrame(out).set_index(["model", "setting"])

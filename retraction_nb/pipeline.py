@@ -7,9 +7,10 @@ __all__ = ['STAGES', 'STUDY', 'VERSIONED', 'RUN_IDENTITY', 'ANSI', 'AUDIT_FLOOR'
            'environment', 'config_of', 'identity_conflict', 'resolved_inputs', 'stage_key', 'Manifest', 'InputError',
            'check_model', 'check_device', 'check_data', 'check_adapter', 'check_inputs', 'study_env', 'skipped',
            'progress_shown', 'StageError', 'execute_notebook', 'run_stage', 'run_study', 'audit_label', 'read_audit',
-           'steering_audit_setting', 'audit_setting', 'apply_audit', 'collect_findings', 'findings_table',
-           'findings_markdown', 'write_findings', 'subject_findings', 'by_subject_table', 'write_subject_findings',
-           'parser', 'study_from_args', 'status_table', 'main', 'run_listing']
+           'steering_audit_setting', 'patch_audit_setting', 'patch_source', 'audit_setting', 'audited_precision',
+           'apply_audit', 'collect_findings', 'findings_table', 'findings_markdown', 'write_findings',
+           'subject_findings', 'by_subject_table', 'write_subject_findings', 'parser', 'study_from_args',
+           'status_table', 'main', 'run_listing']
 
 # %% ../nbs/08_pipeline.ipynb #66690eed
 import argparse, hashlib, json, os, platform, re, socket, subprocess, tempfile, threading, time
@@ -337,28 +338,44 @@ def steering_audit_setting(row:dict) -> str:
     "The audit's name for the setting of a steering finding (as `tools/audit_sheet.py` writes it)."
     return f"steering towards {'false' if row['sign'] < 0 else 'true'} (layers {row['band']}, alpha {row['alpha']:g}), report half's wrong answers"
 
+def patch_audit_setting(steer_row:dict) -> str:
+    "The audit's name for the value patch from a steering finding's setting (as `tools/audit_sheet.py` writes it)."
+    return f"values patched from {steering_audit_setting(steer_row)}"
+
+def _judged(row:dict) -> bool: return "recall change" in row["measure"]   # the judged outcome, not the propensity
+
+def patch_source(row:dict, rows:list[dict]) -> dict|None:
+    "The steering finding (judged outcome) a patching finding on the judged outcome patches from, in the same table; None for any other row."
+    if row.get("stage") != "patch" or not _judged(row): return None
+    found = [r for r in rows if r.get("stage") == "steer" and r.get("band") and _judged(r)
+             and row.get("steering") == f"towards {'false' if r['sign'] < 0 else 'true'}"]
+    return found[0] if found else None
+
 def audit_setting(row:dict,         # a findings row
                   rows:list[dict],  # the same table's rows (a patch row's steering setting is in them)
                  ) -> str|None:
     "The audit's name for the continuations a finding on the judged outcome rests on: a steering claim's setting, or the value patch from it; None for any other finding."
-    if "recall change" not in row["measure"]: return None
-    if row.get("stage") == "steer" and row.get("band"): return steering_audit_setting(row)
-    if row.get("stage") == "patch" and row["claim"] == "the value vectors carry the steering effect":
-        source = [r for r in rows if r.get("stage") == "steer" and r.get("band") and "recall change" in r["measure"]
-                  and row.get("steering") == f"towards {'false' if r['sign'] < 0 else 'true'}"]
-        return f"values patched from {steering_audit_setting(source[0])}" if source else None
-    return None
+    if row.get("stage") == "steer" and row.get("band") and _judged(row): return steering_audit_setting(row)
+    source = patch_source(row, rows)
+    return patch_audit_setting(source) if source and row["claim"] == "the value vectors carry the steering effect" else None
+
+def audited_precision(setting:str|None, audit:list[dict], label:str) -> float|None:
+    "The share of the judge's retractions in `setting` that the audit confirmed, for the model or subject `label`; None if not audited."
+    judged = [a for a in audit if setting and a.get("model") == label and a["setting"] == setting and a["judged"]]
+    return sum(bool(a["retracted"]) for a in judged) / len(judged) if judged else None
 
 def apply_audit(rows:list[dict], audit:list[dict], label:str) -> list[dict]:
-    "Findings rows with the audit rule applied: a finding whose continuations (`audit_setting`) were audited below `AUDIT_FLOOR` is not reported."
+    "Findings rows with the audit rule applied: a finding whose continuations (`audit_setting`), or whose steering (a patching finding's), were audited below `AUDIT_FLOOR` is not reported."
     out = []
     for r in rows:
-        setting = audit_setting(r, rows)
-        judged = [a for a in audit if setting and a.get("model") == label and a["setting"] == setting and a["judged"]]
-        precision = sum(bool(a["retracted"]) for a in judged) / len(judged) if judged else None
-        if precision is not None and precision < AUDIT_FLOOR:
-            r = {**r, "verdict": f"not reported: audited judge precision {precision:.2f} < {AUDIT_FLOOR:g} ({r['verdict']})",
-                 "audited precision": precision}
+        own = audited_precision(audit_setting(r, rows), audit, label)
+        source = patch_source(r, rows)
+        steered = audited_precision(steering_audit_setting(source), audit, label) if source else None
+        if own is not None and own < AUDIT_FLOOR:
+            r = {**r, "verdict": f"not reported: audited judge precision {own:.2f} < {AUDIT_FLOOR:g} ({r['verdict']})", "audited precision": own}
+        elif steered is not None and steered < AUDIT_FLOOR:
+            r = {**r, "verdict": f"not reported: audited judge precision under its steering {steered:.2f} < {AUDIT_FLOOR:g} ({r['verdict']})",
+                 "audited precision": steered}
         out.append(r)
     return out
 
@@ -377,8 +394,10 @@ def _controls_text(controls:dict|None) -> str:
     return f"{len(values)}: {min(values):+.2f} to {max(values):+.2f}" if values else ""
 
 def _qualifiers(r:dict) -> str:
-    "What a finding's number depends on besides its measure: the chosen setting, and which answers were counted where not all."
-    return (f" ({r['setting']})" if r.get("setting") else "") + (f" [{r['counted']}]" if r.get("counted") else "")
+    "What a finding's number depends on besides its measure: the chosen setting, which answers were counted where not all, each seed's effect where there were several."
+    seeds = ", ".join(f"{v[0]:+.2f}" for v in (r.get("seeds") or {}).values())
+    return (f" ({r['setting']})" if r.get("setting") else "") + (f" [{r['counted']}]" if r.get("counted") else "") + \
+           (f" [per seed: {seeds}]" if seeds else "")
 
 def findings_table(rows:list[dict]) -> pd.DataFrame:
     "One line per finding: the claim, what was measured, the effect and its interval, the null, p, the controls' effects, n, verdict, page."

@@ -140,11 +140,11 @@ def paired_binary_runs(before,            # per prompt: the outcome without the 
                        afters,            # (runs, prompts): the outcome under each independent run of the intervention
                        groups,            # per prompt: its question
                        n_boot:int=2000, level:float=0.95, seed:int=0) -> dict:
-    "The effect averaged over runs (per prompt: mean over runs minus before), its interval and sign-flip p over questions, and each run's `paired_binary`."
+    "The effect averaged over runs (per prompt: mean over runs minus before), its interval over questions (the runs held fixed) and sign-flip p, and each run's `paired_binary`."
     b, a = np.asarray(before, dtype=bool), np.asarray(afters, dtype=bool)
     if a.ndim != 2 or a.shape[1] != len(b) or len(b) != len(groups): raise ValueError("afters must be (runs, prompts), one entry per prompt of before and groups")
     runs = [paired_binary(b, run, groups, n_boot=n_boot, level=level, seed=seed) for run in a]
-    change = a.mean(0) - b
+    change = a.sum(0).astype(int) - len(a) * b.astype(int)   # per prompt, in prompt-runs: integers, so a cancelled total is exactly 0
     p = sign_flip_p([change[m].sum() for m in _members(groups)], seed=seed)
     boot = cluster_bootstrap(lambda x, y: y.mean() - x.mean(), groups, b.astype(float), a.mean(0), n_boot=n_boot, level=level, seed=seed)
     score = (boot[0], float(np.mean([r["effect"][1] for r in runs])), float(np.mean([r["effect"][2] for r in runs])))

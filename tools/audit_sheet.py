@@ -19,7 +19,7 @@ from pathlib import Path
 
 from retraction_nb.judge import as_item, default_judge
 from retraction_nb.models import Study, model_folder, prepare_tokenizer, render_chat, steering_tag
-from retraction_nb.pipeline import audit_label, steering_audit_setting
+from retraction_nb.pipeline import audit_label, patch_audit_setting, steering_audit_setting
 from retraction_nb.steering import continuation_key
 from retraction_nb.store import read_json, read_jsonl, write_jsonl
 from retraction_nb.testbed import testbed_records
@@ -28,8 +28,8 @@ NON_RETRACTIONS = 30   # sampled per setting
 RETRACTIONS = 40       # at most, per setting
 
 def reproduced_settings(study) -> dict:
-    "The audit's setting name (`pipeline.steering_audit_setting`, which the findings table matches) -> (band, alpha, sign) of each reproduced steering claim on the judged outcome."
-    return {steering_audit_setting(f): (f["band"], f["alpha"], f["sign"])
+    "The audit's setting name (`pipeline.steering_audit_setting`, which the findings table matches) -> (finding, (band, alpha, sign)) of each reproduced steering claim on the judged outcome."
+    return {steering_audit_setting(f): (f, (f["band"], f["alpha"], f["sign"]))
             for f in read_json(study.stage_findings("steer", "full"), []) if f["claim"].endswith("retraction") and f["verdict"] == "reproduced"}
 
 def settings(study:Study) -> dict:
@@ -40,10 +40,10 @@ def settings(study:Study) -> dict:
     out = {"baseline": [as_item(r) for r in records]}
     report = [r for r in testbed_records(study.testbeds("full"), paired=False) if r["split"] == "test" and not r["result"]]
     keys = [continuation_key(render_chat(tok, r["messages"])) for r in report]
-    for name, setting in reproduced_settings(study).items():
+    for name, (row, setting) in reproduced_settings(study).items():
         steered = name.removesuffix(", report half's wrong answers")
         for label, path in [(name, study.steering_run(*setting, at="full")),
-                            (f"values patched from {name}", study.dir("patch", "full")/f"{steering_tag(*setting)}_values_all.jsonl"),
+                            (patch_audit_setting(row), study.dir("patch", "full")/f"{steering_tag(*setting)}_values_all.jsonl"),
                             (f"no steering, report half's wrong answers (beside {steered})", study.steering_run(at="full"))]:
             texts = {r["key"]: r["output"] for r in read_jsonl(path)} if path.exists() else {}   # the stage's cache
             if all(k in texts for k in keys):

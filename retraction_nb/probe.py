@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['CONTINENTS', 'utqa_statements', 'builtin_statements', 'split_statements', 'statement_prompts', 'last_token_states',
-           'cached_states', 'LayerProbes', 'direction_scores', 'auroc', 'auroc_ci', 'probe_report', 'plot_layers',
-           'save_directions', 'load_directions', 'shuffled_directions', 'best_layer_row', 'testbed_prompts',
-           'belief_by_group', 'auroc_row', 'within_question_auroc']
+           'cached_states', 'one_blas_thread', 'LayerProbes', 'direction_scores', 'auroc', 'auroc_ci', 'probe_report',
+           'plot_layers', 'save_directions', 'load_directions', 'shuffled_directions', 'best_layer_row',
+           'testbed_prompts', 'belief_by_group', 'auroc_row', 'within_question_auroc']
 
 # %% ../nbs/04_probe.ipynb #4fd54897
 import hashlib, random
@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 from scipy.stats import rankdata
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -149,6 +150,10 @@ def cached_states(model, tok, prompts:list[str], path:str|Path, **kwargs) -> tor
     return states.to(torch.float16).float()   # what a later read returns: a rerun computes the same numbers
 
 # %% ../nbs/04_probe.ipynb #5bd0b62d
+def one_blas_thread():
+    "Run NumPy's and SciPy's BLAS on one thread: on these small problems two threads made the probe fits about 25x slower here, with the same numbers (benchmarks/probe_fit.py)."
+    return threadpool_limits(1, user_api="blas")
+
 class LayerProbes:
     "Per-layer logistic-regression probes and mean-difference directions, fit on (layers, N, d) states."
     def __init__(self, Cs=(0.01, 0.1, 1.0), seed:int=0): self.Cs, self.seed = Cs, seed
@@ -157,12 +162,13 @@ class LayerProbes:
         X_train, X_val = np.asarray(X_train), np.asarray(X_val)
         y_train, y_val = np.asarray(y_train, dtype=bool), np.asarray(y_val, dtype=bool)
         self.models, self.C, self.val_accuracy = [], [], []
-        for layer in tqdm(range(X_train.shape[0]), desc="probes", disable=not progress):
-            fits = [make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000, random_state=self.seed))
-                    .fit(X_train[layer], y_train) for C in self.Cs]
-            accs = [f.score(X_val[layer], y_val) for f in fits]
-            best = int(np.argmax(accs))
-            self.models.append(fits[best]); self.C.append(self.Cs[best]); self.val_accuracy.append(accs[best])
+        with one_blas_thread():
+            for layer in tqdm(range(X_train.shape[0]), desc="probes", disable=not progress):
+                fits = [make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000, random_state=self.seed))
+                        .fit(X_train[layer], y_train) for C in self.Cs]
+                accs = [f.score(X_val[layer], y_val) for f in fits]
+                best = int(np.argmax(accs))
+                self.models.append(fits[best]); self.C.append(self.Cs[best]); self.val_accuracy.append(accs[best])
         self.directions = X_train[:, y_train].mean(1) - X_train[:, ~y_train].mean(1)          # (layers, d)
         mid = (X_train[:, y_train].mean(1) + X_train[:, ~y_train].mean(1)) / 2
         self.thresholds = np.einsum("ld,ld->l", mid, self.directions)
@@ -172,8 +178,9 @@ class LayerProbes:
     def belief(self, X, layer:int|None=None) -> np.ndarray:
         "Probability that the answer is correct: (layers, N), or (N,) for one layer."
         X = np.asarray(X)
-        if layer is not None: return self.models[layer].predict_proba(X[layer])[:, 1]
-        return np.stack([m.predict_proba(x)[:, 1] for m, x in zip(self.models, X)])
+        with one_blas_thread():
+            if layer is not None: return self.models[layer].predict_proba(X[layer])[:, 1]
+            return np.stack([m.predict_proba(x)[:, 1] for m, x in zip(self.models, X)])
 
     def projection(self, X) -> np.ndarray:
         "Mean-difference score minus its threshold (positive: 'true'), (layers, N)."

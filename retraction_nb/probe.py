@@ -151,7 +151,7 @@ def cached_states(model, tok, prompts:list[str], path:str|Path, **kwargs) -> tor
 
 # %% ../nbs/04_probe.ipynb #5bd0b62d
 def one_blas_thread():
-    "Run NumPy's and SciPy's BLAS on one thread: on these small problems two threads made the probe fits about 25x slower here, with the same numbers (benchmarks/probe_fit.py)."
+    "Run NumPy's and SciPy's BLAS on one thread: on these small problems two threads made the probe fits about 25x slower here (benchmarks/probe_fit.py)."
     return threadpool_limits(1, user_api="blas")
 
 class LayerProbes:

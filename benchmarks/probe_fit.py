@@ -2,7 +2,8 @@
 
 The probe stage fits, per layer, one logistic regression per C (0.01, 0.1, 1) on standardised last-token states and
 keeps the best on validation. These are small problems (about 1250 x 576), and with NumPy's BLAS on both cores of this
-machine, beside torch's threads, they ran many times slower than on one. This times the fits of every layer of the
+machine (in a process that has loaded torch, as a stage has) they ran many times slower than on one; why, this does
+not measure. This times the fits of every layer of the
 built-in statements of a full run (their cached states) both ways and checks that they give the same numbers: the
 coefficients, the chosen C, the validation accuracy and the test beliefs.
 

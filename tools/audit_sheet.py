@@ -19,7 +19,7 @@ from pathlib import Path
 
 from retraction_nb.judge import as_item, default_judge
 from retraction_nb.models import Study, model_folder, prepare_tokenizer, render_chat, steering_tag
-from retraction_nb.pipeline import audit_label, patch_audit_setting, steering_audit_setting
+from retraction_nb.pipeline import audit_label, audit_setting, patch_audit_setting
 from retraction_nb.steering import continuation_key
 from retraction_nb.store import read_json, read_jsonl, write_jsonl
 from retraction_nb.testbed import testbed_records
@@ -28,9 +28,9 @@ NON_RETRACTIONS = 30   # sampled per setting
 RETRACTIONS = 40       # at most, per setting
 
 def reproduced_settings(study) -> dict:
-    "The audit's setting name (`pipeline.steering_audit_setting`, which the findings table matches) -> (finding, (band, alpha, sign)) of each reproduced steering claim on the judged outcome."
-    return {steering_audit_setting(f): (f, (f["band"], f["alpha"], f["sign"]))
-            for f in read_json(study.stage_findings("steer", "full"), []) if f["claim"].endswith("retraction") and f["verdict"] == "reproduced"}
+    "The audit's setting name (`pipeline.audit_setting`, which the findings table matches) -> (finding, (band, alpha, sign)) of each reproduced steering claim on the judged outcome."
+    rows = [{**f, "stage": "steer"} for f in read_json(study.stage_findings("steer", "full"), [])]
+    return {name: (f, (f["band"], f["alpha"], f["sign"])) for f in rows if f["verdict"] == "reproduced" and (name := audit_setting(f, rows))}
 
 def settings(study:Study) -> dict:
     "Setting name -> judge items, for the outputs of `study` (its run directory and subject) that exist."

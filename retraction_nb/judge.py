@@ -628,7 +628,7 @@ JUDGE_STOPS = ("Output: True", "Output: False")
 
 class LocalChat:
     "Complete chat conversations with a local model: batched greedy decoding, stopping after a judge's decision."
-    def __init__(self, model, tok, batch_size:int=8, stop:tuple=JUDGE_STOPS, name:str="local"):
+    def __init__(self, model, tok, batch_size:int=32, stop:tuple=JUDGE_STOPS, name:str="local"):
         self.model, self.tok, self.batch_size, self.stop, self.name = model, tok, batch_size, stop, name
     def complete(self, conversations:list[list[dict]], max_new_tokens:int=64, progress:bool=False) -> list[str]:
         prompts = [render_chat(self.tok, c) for c in conversations]
@@ -838,7 +838,7 @@ def default_judge_choice(study) -> str:
 
 # %% ../nbs/03_judge.ipynb #cdf3f838
 def make_judge(name:str,          # 'rules', 'lexical', 'llm:<model>' (a loaded model) or 'http:<model>@<url>'
-               model=None, tok=None, batch_size:int=8, max_new_tokens:int=64):
+               model=None, tok=None, batch_size:int=32, max_new_tokens:int=64):
     "The judge called `name`, ready to use (the LLM judge runs on `model`, or on the server at `url`)."
     if name == "rules": return default_judge()
     if name == "lexical": return LexicalJudge()

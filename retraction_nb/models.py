@@ -509,8 +509,9 @@ def generate_ids(model, tok,
                  desc:str="generate",       # the progress bar's label
                  engine:str="auto",         # 'auto': the refilling loop; 'hf': `model.generate` batch by batch (the reference)
                  share_prefix:bool=False,   # run the prompts' common prefix once (hooks then see a prefill of the rest only)
-                 share_stems:bool=False,    # rows with the same prompt share its prefill up to the last token (hooks see a
-                                            # prefill of that token only): sampled answers of one question, one prompt's steering runs
+                 share_stems:bool|int=False,# rows with the same prompt share its prefill up to the last token (hooks see a
+                                            # prefill of that token only): sampled answers of one question, one prompt's steering
+                                            # runs; an int k: up to the last k tokens (a hook that edits position -k needs k)
                  per_rows=None,             # per_rows(prompt indices) -> a context manager entered around each forward
                                             # of those rows (e.g. each row's own steering vectors)
                 ) -> list[list[int]]:
@@ -523,8 +524,9 @@ def generate_ids(model, tok,
     if len(seeds) != len(prompts): raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
     ids = tok(list(prompts), add_special_tokens=False).input_ids
     if engine == "auto":
-        prefix = rows_prefix(model, ids, share_prefix)
-        stems = _Stems(model, tok, ids, prefix) if share_stems and _stems_possible(model) else None
+        keep = max(1, int(share_stems))                  # the tokens each row prefills itself
+        prefix = rows_prefix(model, ids, share_prefix, keep)
+        stems = _Stems(model, tok, ids, prefix, keep) if share_stems and _stems_possible(model) else None
         order = sorted(range(len(prompts)), key=lambda i: (-len(ids[i]), stems.rep[i] if stems else i))   # one prompt's rows together
         pick = _argmax if temperature == 0 else _Sampler(temperature, top_p, top_k, seeds, model.device)
         with tqdm(total=len(prompts), desc=desc, disable=not progress, leave=False) as bar:

@@ -7,7 +7,7 @@ __all__ = ['PREFILL_INPUTS', 'PATCH_ATTR', 'CONSTRAINT', 'on_prefill', 'source_f
            'patch_attention', 'prompt_spans', 'span_attention', 'top_heads', 'intervention_runs', 'log_odds_under']
 
 # %% ../nbs/06_patching.ipynb #a0387184
-import re
+import copy, re
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import numpy as np
@@ -16,31 +16,33 @@ from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from tqdm.auto import tqdm
 from .hooks import (add_vectors, capture, capture_attention, edit_outputs, is_decoding, layer_module, phase, positions_index,
-                                 resolve_layers)
-from .models import render_chat, steering_tag
+                                 resolve_layers, shared_prefix_phase)
+from .models import cache_argument, forward_rows, render_chat, require_filled, rows_prefix, steering_tag
 from .steering import continuations_under, negation_log_odds_of, negation_tokens, steering_identity, steering_vectors
 
 # %% ../nbs/06_patching.ipynb #26bf192d
 PREFILL_INPUTS = ("input_ids", "attention_mask", "position_ids")
 
 @contextmanager
-def on_prefill(model, before):  # before(inputs): called with the prefill's input_ids, attention_mask, position_ids
-    "Call `before(inputs)` ahead of each prefill forward of `model` (not decoding steps, not forwards it makes itself)."
-    busy = [False]
+def on_prefill(model, before):  # before(inputs): called with the prefill's input_ids, attention_mask, position_ids (and cache)
+    "Call `before(inputs)` ahead of each prefill forward of `model` (not decoding steps, not a shared prefix or stem, not forwards it makes itself)."
+    busy, name = [False], cache_argument(model)
     def hook(module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
-        if phase(module): raise RuntimeError("patching needs whole-prompt prefills: generate without share_prefix and share_stems")
-        if busy[0] or ids is None or is_decoding(kwargs): return
+        if busy[0] or ids is None or phase(module) == "prefix" or is_decoding(kwargs, module): return
+        inputs = {"input_ids": ids, **{k: kwargs[k] for k in PREFILL_INPUTS[1:] if kwargs.get(k) is not None}}
+        cache = kwargs.get(name)
+        if cache is not None and cache.get_seq_length(): inputs[name] = copy.deepcopy(cache)   # the rows' cached heads: the source's own copy
         busy[0] = True
-        try: before({"input_ids": ids, **{k: kwargs[k] for k in PREFILL_INPUTS[1:] if kwargs.get(k) is not None}})
+        try: before(inputs)
         finally: busy[0] = False
     handle = model.register_forward_pre_hook(hook, with_kwargs=True)
     try: yield busy
     finally: handle.remove()
 
 def source_forward(model, source, inputs:dict):
-    "One cache-free forward over `inputs` under `source()`, a context-manager factory (e.g. steering)."
-    with torch.inference_mode(), source(): model(**inputs, use_cache=False)
+    "One forward over `inputs` under `source()`, a context-manager factory (e.g. steering): cache-free, or after the cached head `inputs` carry."
+    with torch.inference_mode(), source(): model(**inputs, use_cache=cache_argument(model) in inputs)
 
 # %% ../nbs/06_patching.ipynb #039e12ce
 @contextmanager
@@ -65,14 +67,14 @@ def patch_values(model, source,                  # context-manager factory for t
 PATCH_ATTR = "retraction_patch"   # set on an attention module while `patch_attention` holds a patch for it
 
 def patching_attention(module, query, key, value, attention_mask, scaling:float, dropout:float=0.0, **kwargs):
-    "Eager attention; where `module` has a pending patch and this is a prefill, chosen heads' weights are replaced."
+    "Eager attention; where `module` has a pending patch (set for one prefill by `patch_attention`), chosen heads' weights are replaced."
     groups = getattr(module, "num_key_value_groups", 1)
     key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling
     if attention_mask is not None: scores = scores + attention_mask[..., :key.shape[-2]]
     weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
     pending = getattr(module, PATCH_ATTR, None)   # (query index (batch, k), weights (batch, k, heads, keys), heads)
-    if pending is not None and query.shape[2] > 1:
+    if pending is not None:
         index, new, heads = pending
         index = index.to(weights.device)   # under device_map, this layer's device, not necessarily the model's
         rows = torch.arange(weights.shape[0], device=weights.device)[:, None]
@@ -97,13 +99,15 @@ def patch_attention(model, source,    # context-manager factory for the source r
         with capture_attention(model, layers, queries=queries) as cap: source_forward(model, source, inputs)
         index = positions_index(queries, *inputs["input_ids"].shape)   # moved to each layer's device when used
         for l in layers: setattr(modules[l], PATCH_ATTR, (index, cap[l], list(heads[l])))
-    previous = model.config._attn_implementation
+    def clear(*_):   # a patch holds for the prefill it was recorded for, never for a decoding step after it
+        for m in modules.values(): m.__dict__.pop(PATCH_ATTR, None)
+    previous, after = model.config._attn_implementation, model.register_forward_hook(clear)
     model.set_attn_implementation("retraction_patch")
     try:
         with on_prefill(model, record): yield
     finally:
         model.set_attn_implementation(previous)
-        for m in modules.values(): m.__dict__.pop(PATCH_ATTR, None)
+        after.remove(); clear()
 
 # %% ../nbs/06_patching.ipynb #a460adf9
 CONSTRAINT = re.compile(r"\b(?:[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*|\d+)")
@@ -158,8 +162,9 @@ def intervention_runs(study, model, tok, records:list[dict],
                       max_new_tokens:int=64) -> dict:
     "{(setting, intervention): continuations}: steering (read back from the steering stage), value and attention patches, and the \" is\" variants."
     out = study.dir("patch")
-    def run(path, intervention=nullcontext, suffix="", identity=None):
-        return continuations_under(model, tok, records, path, intervention, suffix, max_new_tokens, desc=Path(path).stem, identity=identity)
+    def run(path, intervention=nullcontext, suffix="", identity=None):   # every prompt's head runs once, hooks silent: the
+        return continuations_under(model, tok, records, path, intervention, suffix, max_new_tokens, desc=Path(path).stem,   # patches
+                                   identity=identity, share_prefix=True, share_stems=2 if suffix else 1)                   # edit the last 1-2
     def steer(name, position=-1):
         vectors = steering_vectors(directions, *settings[name])
         return (lambda: add_vectors(model, vectors, positions=position)), steering_identity(vectors, positions=position)
@@ -186,16 +191,21 @@ def intervention_runs(study, model, tok, records:list[dict],
 
 # %% ../nbs/06_patching.ipynb #7a3b5c04
 def log_odds_under(model, tok, records:list[dict],
-                   intervention=nullcontext,  # context-manager factory active over each batch's forward, e.g. a value patch
+                   intervention=nullcontext,  # context-manager factory active over each prompt's last tokens, e.g. a value patch
                    suffix:str=" is",          # appended to the answer: the paper's " is" variant
-                   batch_size:int=32) -> np.ndarray:
-    "Per record: the log-odds of a negation (`steering.NEGATIONS`) after the answer and `suffix`, each prompt one whole forward under `intervention()`."
-    negations, out = negation_tokens(tok), []
-    prompts = [render_chat(tok, r["messages"]) + suffix for r in records]
-    for b in range(0, len(prompts), batch_size):
-        enc = tok(prompts[b:b + batch_size], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        positions = (enc.attention_mask.cumsum(-1) - 1).clamp(min=0)   # left padding: each row counts from its own first token
-        with torch.inference_mode(), intervention():
-            logits = model(**enc, position_ids=positions, use_cache=False, logits_to_keep=1).logits[:, -1]
+                   batch_size:int=64) -> np.ndarray:
+    "Per record: the log-odds of a negation (`steering.NEGATIONS`) after the answer and `suffix`, the answer's last token and `suffix` run under `intervention()`."
+    ids = tok([render_chat(tok, r["messages"]) + suffix for r in records], add_special_tokens=False).input_ids
+    k = 1 + len(tok(suffix, add_special_tokens=False).input_ids)   # the answer's last token and the suffix: what the interventions edit
+    prefix, negations, out = rows_prefix(model, [r[:-k] for r in ids]), negation_tokens(tok), []
+    for b in range(0, len(ids), batch_size):
+        rows = ids[b:b + batch_size]
+        _, mask, pos, cache = forward_rows(model, tok, [r[:-k] for r in rows], prefix, logits_to_keep=1)   # the heads, outside the intervention
+        require_filled(model, cache, mask, "the propensity reads each prompt's tail after its cached head")
+        tail = torch.tensor([r[-k:] for r in rows], device=model.device)
+        mask, pos = torch.cat([mask, mask.new_ones(len(rows), k)], 1), pos[:, -1:] + torch.arange(1, k + 1, device=pos.device)
+        with torch.inference_mode(), shared_prefix_phase(model, "rest"), intervention():   # a prefill of the tails: the source runs on them too
+            logits = model(input_ids=tail, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
+                           **{cache_argument(model): cache}).logits[:, -1]
         out.append(negation_log_odds_of(logits, negations))
     return np.concatenate(out)

@@ -9,6 +9,7 @@ __all__ = ['VERDICT_RULE', 'wilson', 'fmt_ci', 'bootstrap', 'cluster_resamples',
 
 # %% ../nbs/10_stats.ipynb #f1afb05a
 import itertools
+from functools import lru_cache
 
 import numpy as np
 from scipy.stats import norm
@@ -52,10 +53,16 @@ def _members(groups) -> list:
     _, inverse = np.unique(np.asarray(groups), return_inverse=True)
     return [np.flatnonzero(inverse == g) for g in range(inverse.max() + 1)] if len(inverse) else []
 
-def cluster_resamples(groups, n_boot:int=2000, seed:int=0):
-    "Row indices of `n_boot` resamples that draw whole groups with replacement."
+def cluster_resamples(groups, n_boot:int=2000, seed:int=0) -> tuple:
+    "Row indices of `n_boot` resamples that draw whole groups with replacement (drawn once per groups, count and seed, then reused)."
+    return _cluster_resamples(tuple(np.asarray(groups).tolist()), n_boot, seed)
+
+@lru_cache(maxsize=8)   # a stage bootstraps hundreds of statistics on the same questions: they read the same resamples
+def _cluster_resamples(groups:tuple, n_boot:int, seed:int) -> tuple:
     members, rng = _members(groups), np.random.default_rng(seed)
-    for _ in range(n_boot): yield np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
+    draws = tuple(np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))]) for _ in range(n_boot))
+    for d in draws: d.setflags(write=False)
+    return draws
 
 def cluster_bootstrap(stat,                # function of the arrays -> float (nan when undefined)
                       groups,              # per row: its cluster (e.g. the question)

@@ -7,8 +7,8 @@ __all__ = ['VERIFY_PATTERN', 'NEGATIONS', 'steering_vectors', 'random_like', 'st
            'steering_identity', 'continuations_under', 'continuation_items', 'continuation_identity',
            'steered_continuations', 'steered_runs', 'stops_at_once', 'attempts_verification', 'verdicts_on',
            'score_run', 'as_table', 'run_setting', 'sweep', 'retracted', 'recall_change', 'choose_settings',
-           'belief_shift', 'steering_verdict', 'steering_checks', 'negation_tokens', 'negation_log_odds_of',
-           'negation_log_odds', 'negation_log_odds_under', 'plot_sweep']
+           'last_token_readings', 'belief_shifts', 'belief_shift', 'steering_verdict', 'steering_checks',
+           'negation_tokens', 'negation_log_odds_of', 'negation_log_odds', 'negation_log_odds_under', 'plot_sweep']
 
 # %% ../nbs/05_steering.ipynb #81643534
 import copy, hashlib, re
@@ -20,11 +20,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .hooks import add_vectors, shared_prefix_phase
+from .hooks import add_vectors, capture, shared_prefix_phase
 from .judge import fmt_ci, judge_cached, as_item, retraction_metrics
 from .models import cache_argument, forward_rows, generate, render_chat, require_filled, rows_prefix
 from .store import model_fingerprint, tensor_digest
-from .probe import last_token_states
 from .stats import cluster_bootstrap, paired_binary, verdict, wilson
 from .store import cached_generate, cached_map_many
 
@@ -73,7 +72,8 @@ def continuations_under(model, tok, records:list[dict], path:str|Path,
                         suffix:str="",              # text appended to every prompt (e.g. " is")
                         max_new_tokens:int=64, batch_size:int=128, desc:str="generate",
                         identity:dict|None=None,    # what the intervention is (required with one; see `steering_identity`)
-                        share_prefix:bool=False,    # run the prompts' common prefix once (not under patching, which needs whole prefills)
+                        share_prefix:bool=False,    # run the prompts' common prefix once
+                        share_stems:bool|int=False, # and each prompt up to its last token (k: its last k tokens), hooks silent
                        ) -> list[str]:
     "Greedy continuations of testbed records under `intervention()`, cached in `path` for this model and intervention; each starts with `suffix`."
     if intervention is not nullcontext and not identity:
@@ -82,7 +82,8 @@ def continuations_under(model, tok, records:list[dict], path:str|Path,
     key = continuation_identity(model, identity, suffix, max_new_tokens)
     with intervention():
         out = cached_generate(model, tok, path, items, chunk=2 * batch_size, desc=desc, max_new_tokens=max_new_tokens,
-                              batch_size=batch_size, identity=key, share_prefix=share_prefix)
+                              batch_size=batch_size, identity=key, share_prefix=share_prefix,
+                              share_stems=share_stems)
     return [suffix + out[k] for k, _ in items]
 
 def continuation_items(tok, records:list[dict], suffix:str="") -> list[tuple]:
@@ -195,19 +196,61 @@ def choose_settings(effects:dict,          # (band, alpha, sign) -> `recall_chan
         if kept: chosen[sign] = max(kept, key=score)
     return chosen
 
+# %% ../nbs/05_steering.ipynb #6c2f9a1b
+def last_token_readings(model, tok, ids:list[list[int]],   # token rows: whole prompts
+                        k:int,                  # each prompt's last k tokens run once per setting; everything before them once
+                        settings:dict,          # name -> {layer: vector}, added at position -k ({} for none)
+                        read,                   # read(x) -> one value per row, x (rows, ...) the logits or the layer's states
+                        layer:int|None=None,    # None: x is the next-token logits; else the residual stream after this layer
+                        batch_size:int=64,      # prompts per cached head
+                        rows:int=64,            # rows per forward: a head's prompts times the settings run together (more: on a GPU)
+                       ) -> dict:
+    "{name: per-prompt array}: `read` of each prompt's last position under each setting, many settings per forward."
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))    # similar lengths together: less padding in a head
+    prefix, names = rows_prefix(model, [ids[i][:-k] for i in order]), list(settings)
+    layers = sorted({l for v in settings.values() for l in v})
+    zero = next((torch.zeros_like(v) for vs in settings.values() for v in vs.values()), None)
+    out = {name: [] for name in names}
+    for b in range(0, len(order), batch_size):
+        batch = [ids[i] for i in order[b:b + batch_size]]
+        _, mask, pos, head = forward_rows(model, tok, [r[:-k] for r in batch], prefix, logits_to_keep=1)
+        require_filled(model, head, mask, "the readings continue each prompt's cached head")
+        tail = torch.tensor([r[-k:] for r in batch], device=model.device)
+        mask, pos = torch.cat([mask, mask.new_ones(len(batch), k)], 1), pos[:, -1:] + torch.arange(1, k + 1, device=pos.device)
+        group = max(1, rows // len(batch))
+        for g in range(0, len(names), group):
+            part = names[g:g + group]
+            cache = copy.deepcopy(head); cache.batch_repeat_interleave(len(part))    # row p * len(part) + j: prompt p, setting j
+            vectors = {l: torch.stack([settings[n].get(l, zero) for n in part]).repeat(len(batch), 1) for l in layers
+                       if any(l in settings[n] for n in part)}
+            with torch.inference_mode(), shared_prefix_phase(model, "rest"), add_vectors(model, vectors, positions=-k), \
+                 (capture(model, [layer], positions=-1) if layer is not None else nullcontext()) as cap:
+                logits = model(input_ids=tail.repeat_interleave(len(part), 0), attention_mask=mask.repeat_interleave(len(part), 0),
+                               position_ids=pos.repeat_interleave(len(part), 0), use_cache=True, logits_to_keep=1,
+                               **{cache_argument(model): cache}).logits[:, -1]
+            values = np.asarray(read(logits if layer is None else cap[layer][:, 0])).reshape(len(batch), len(part))
+            for j, name in enumerate(part): out[name].append(values[:, j])
+    back = np.argsort(order)
+    return {name: np.concatenate(v)[back] for name, v in out.items()}
+
 # %% ../nbs/05_steering.ipynb #6c2f9a13
-def belief_shift(model, tok, records:list[dict], vectors:dict,
-                 saved:dict,     # the probe's saved directions and thresholds (`load_directions`)
-                 layer:int,      # where the belief is read: a layer after the steered band
-                 n_boot:int=2000) -> tuple:
-    "Manipulation check: the probe's score at `layer` (last prompt token), steered minus unsteered, in SDs of the unsteered scores; interval resampling questions."
-    prompts = [render_chat(tok, r["messages"]) for r in records]
+def belief_shifts(model, tok, records:list[dict],
+                  settings:dict,  # name -> steering vectors, added at the prompt's last token
+                  saved:dict,     # the probe's saved directions and thresholds (`load_directions`)
+                  layer:int,      # where the belief is read: a layer after the steered band
+                  n_boot:int=2000) -> dict:
+    "Manipulation check of many settings: {name: the probe's score at `layer` (last prompt token), steered minus unsteered, in SDs of the unsteered scores, with an interval resampling questions}."
+    ids = tok([render_chat(tok, r["messages"]) for r in records], add_special_tokens=False).input_ids
     direction, threshold = saved["directions"][layer].float(), float(saved["thresholds"][layer])
-    score = lambda: (last_token_states(model, tok, prompts, progress=False)[layer] @ direction).numpy() - threshold
-    plain = score()
-    with add_vectors(model, vectors, positions=-1): steered = score()
-    sd = float(plain.std()) or 1.0
-    return cluster_bootstrap(lambda a, b: float((b - a).mean() / sd), [r["question"] for r in records], plain, steered, n_boot=n_boot)
+    named = dict(enumerate(settings.values()))            # the unsteered run is the key -1, beside the settings
+    scores = last_token_readings(model, tok, ids, 1, {-1: {}, **named}, lambda states: (states @ direction).numpy() - threshold, layer)
+    plain, sd, questions = scores[-1], float(scores[-1].std()) or 1.0, [r["question"] for r in records]
+    return {name: cluster_bootstrap(lambda a, b: float((b - a).mean() / sd), questions, plain, scores[i], n_boot=n_boot)
+            for i, name in enumerate(settings)}
+
+def belief_shift(model, tok, records:list[dict], vectors:dict, saved:dict, layer:int, n_boot:int=2000) -> tuple:
+    "`belief_shifts` of one setting: (value, low, high)."
+    return belief_shifts(model, tok, records, {"": vectors}, saved, layer, n_boot)[""]
 
 def steering_verdict(sign:int,             # -1 towards "false", +1 towards "true"
                      change:dict,          # `recall_change` on the report half
@@ -246,23 +289,11 @@ def negation_log_odds(model, tok, records:list[dict],
 def negation_log_odds_under(model, tok, records:list[dict],
                             settings:dict,        # name -> steering vectors, added at the answer's last token
                             suffix:str=" is", batch_size:int=64) -> dict:
-    "`negation_log_odds` under many settings: each prompt runs once up to its answer's last token; only that token and `suffix` run per setting."
+    "`negation_log_odds` under many settings: each prompt runs once up to its answer's last token; only that token and `suffix` run per setting (`last_token_readings`)."
     ids = tok([render_chat(tok, r["messages"]) + suffix for r in records], add_special_tokens=False).input_ids
     k = 1 + len(tok(suffix, add_special_tokens=False).input_ids)   # the answer's last token and the suffix: all a steering there changes
-    prefix = rows_prefix(model, [r[:-k] for r in ids])
-    negations, out = negation_tokens(tok), {name: [] for name in settings}
-    for b in range(0, len(ids), batch_size):
-        rows = ids[b:b + batch_size]
-        _, mask, pos, head = forward_rows(model, tok, [r[:-k] for r in rows], prefix, logits_to_keep=1)
-        require_filled(model, head, mask, "the propensity reads each prompt's tail after its cached head")
-        tail = torch.tensor([r[-k:] for r in rows], device=model.device)
-        mask, pos = torch.cat([mask, mask.new_ones(len(rows), k)], 1), pos[:, -1:] + torch.arange(1, k + 1, device=pos.device)
-        for name, vectors in settings.items():
-            with torch.inference_mode(), shared_prefix_phase(model, "rest"), add_vectors(model, vectors, positions=-k):
-                logits = model(input_ids=tail, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
-                               **{cache_argument(model): copy.deepcopy(head)}).logits[:, -1].float()
-            out[name].append(negation_log_odds_of(logits, negations))
-    return {name: np.concatenate(v) for name, v in out.items()}
+    negations = negation_tokens(tok)
+    return last_token_readings(model, tok, ids, k, settings, lambda logits: negation_log_odds_of(logits, negations), batch_size=batch_size)
 
 # %% ../nbs/05_steering.ipynb #3f1c0a37
 def plot_sweep(sweep:pd.DataFrame, metrics=("retraction rate", "stops at once", "verification attempt"), path=None):

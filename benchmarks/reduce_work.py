@@ -6,7 +6,7 @@ agreement of their results:
   same steps compared bit for bit;
 - the manipulation check of steering: one setting's belief shift read from two whole-prompt forwards per setting, the
   unsteered one repeated for every setting (before), and `steering.belief_shifts` (after): each prompt once up to its
-  last token, then that token under all settings together;
+  last token, then that token under all settings together (eight per forward), and under one setting per forward;
 - the propensity under many settings: one forward of the answer's last token and " is" per setting, from a copy of the
   prompts' cached heads (before), `steering.negation_log_odds_under` (after: the same through `last_token_readings`),
   and `last_token_readings` with eight settings per forward;
@@ -127,8 +127,12 @@ def main():
 
     old, t_old = timed(lambda: {n: old_belief_shift(model, tok, report, v, saved, layer) for n, v in controls.items()})
     new, t_new = timed(lambda: belief_shifts(model, tok, report, controls, saved, layer, n_boot=200))
+    ids = tok(prompts, add_special_tokens=False).input_ids
+    direction, threshold = saved["directions"][layer].float(), float(saved["thresholds"][layer])
+    _, t_one = timed(lambda: last_token_readings(model, tok, ids, 1, {-1: {}, **controls}, lambda s: (s @ direction).numpy() - threshold, layer))
     result["belief shift, 7 settings"] = {"two whole-prompt forwards per setting (before)": {"seconds": t_old},
-                                          "last token under every setting (after)": {"seconds": t_new},
+                                          "last token under every setting, eight per forward (after: belief_shifts)": {"seconds": t_new},
+                                          "last token, one setting per forward": {"seconds": t_one},
                                           "largest difference of the shift (SD)": round(max(abs(old[n][0] - new[n][0]) for n in controls), 6)}
     print(result["belief shift, 7 settings"], flush=True)
 

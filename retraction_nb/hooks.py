@@ -90,8 +90,9 @@ def edit_outputs(model, layers, module, edit, positions, every_step):
                 raise ValueError(f"positions {positions!r} count from the prompt's start, but only the prompts' rest is prefilled "
                                  "after a shared prefix: use positions from the end (negative), or generate without share_prefix")
             if step["rest"] and min(positions if isinstance(positions, tuple) else (positions,)) < -seq:
-                raise ValueError(f"positions {positions!r} reach before the {seq} prefilled token(s) of each prompt (with share_stems, "
-                                 "only its last token is prefilled): generate without share_stems (and share_prefix)")
+                raise ValueError(f"positions {positions!r} reach before the {seq} prefilled token(s) of each prompt (with share_stems=k, "
+                                 "only its last k tokens are prefilled): generate with share_stems=k for positions down to -k, "
+                                 "or without share_stems (and share_prefix)")
             index = positions_index(0 if step["decoding"] else positions, batch, seq, hidden.device)
             new = edit(layer, hidden, index)
             return None if new is None else _with_first(output, new)
@@ -168,6 +169,10 @@ def capture_attention(model, layers=None, # layer indices; None for all
     layers = resolve_layers(model, layers)
     cap, previous = Capture(layers), model.config._attn_implementation
     def keep(layer, output):
+        if phase(model) == "prefix": return                  # a shared prefix or stem is no row's prompt: not recorded
+        if phase(model) == "rest" and not _from_end(queries):
+            raise ValueError(f"queries {queries!r} count from the prompt's start, but only the prompts' last tokens are prefilled "
+                             "after a cached head: use positions from the end (negative), or run whole prompts")
         weights, index = output[1], positions_index(queries, output[1].shape[0], output[1].shape[2], output[1].device)
         cap.acts[layer].append(_gather(weights.transpose(1, 2), index).detach().to(to, torch.float32))
     hooks = [layer_module(model, l, module).register_forward_hook(lambda m, a, o, l=l: keep(l, o)) for l in layers]

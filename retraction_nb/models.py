@@ -525,6 +525,7 @@ def generate_ids(model, tok,
     ids = tok(list(prompts), add_special_tokens=False).input_ids
     if engine == "auto":
         keep = max(1, int(share_stems))                  # the tokens each row prefills itself
+        if int(share_stems) < 0: raise ValueError(f"share_stems must be True, False or a count of last tokens, got {share_stems}")
         prefix = rows_prefix(model, ids, share_prefix, keep)
         stems = _Stems(model, tok, ids, prefix, keep) if share_stems and _stems_possible(model) else None
         order = sorted(range(len(prompts)), key=lambda i: (-len(ids[i]), stems.rep[i] if stems else i))   # one prompt's rows together

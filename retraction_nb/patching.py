@@ -15,8 +15,8 @@ import torch
 from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from tqdm.auto import tqdm
-from .hooks import (add_vectors, capture, capture_attention, edit_outputs, is_decoding, layer_module, phase, positions_index,
-                                 resolve_layers, shared_prefix_phase)
+from .hooks import (_from_end, add_vectors, capture, capture_attention, edit_outputs, is_decoding, layer_module, phase,
+                                 positions_index, resolve_layers, shared_prefix_phase)
 from .models import cache_argument, forward_rows, render_chat, require_filled, rows_prefix, steering_tag
 from .steering import continuations_under, negation_log_odds_of, negation_tokens, steering_identity, steering_vectors
 
@@ -96,12 +96,16 @@ def patch_attention(model, source,    # context-manager factory for the source r
     layers = resolve_layers(model, sorted(heads))
     modules = {l: layer_module(model, l, "self_attn") for l in layers}
     def record(inputs):
+        seq = inputs["input_ids"].shape[1]
+        if cache_argument(model) in inputs and not (_from_end(queries) and min(queries if isinstance(queries, tuple) else (queries,)) >= -seq):
+            raise ValueError(f"queries {queries!r}: after a cached head only the prompts' last {seq} token(s) are prefilled; "
+                             f"use positions from the end within them (share_stems=k for -k), or generate without share_prefix and share_stems")
         with capture_attention(model, layers, queries=queries) as cap: source_forward(model, source, inputs)
         index = positions_index(queries, *inputs["input_ids"].shape)   # moved to each layer's device when used
         for l in layers: setattr(modules[l], PATCH_ATTR, (index, cap[l], list(heads[l])))
     def clear(*_):   # a patch holds for the prefill it was recorded for, never for a decoding step after it
         for m in modules.values(): m.__dict__.pop(PATCH_ATTR, None)
-    previous, after = model.config._attn_implementation, model.register_forward_hook(clear)
+    previous, after = model.config._attn_implementation, model.register_forward_hook(clear, always_call=True)   # also when it raises
     model.set_attn_implementation("retraction_patch")
     try:
         with on_prefill(model, record): yield
@@ -162,9 +166,10 @@ def intervention_runs(study, model, tok, records:list[dict],
                       max_new_tokens:int=64) -> dict:
     "{(setting, intervention): continuations}: steering (read back from the steering stage), value and attention patches, and the \" is\" variants."
     out = study.dir("patch")
-    def run(path, intervention=nullcontext, suffix="", identity=None):   # every prompt's head runs once, hooks silent: the
-        return continuations_under(model, tok, records, path, intervention, suffix, max_new_tokens, desc=Path(path).stem,   # patches
-                                   identity=identity, share_prefix=True, share_stems=2 if suffix else 1)                   # edit the last 1-2
+    def run(path, intervention=nullcontext, suffix="", identity=None):
+        # each prompt's head runs once with the hooks silent; the interventions edit its last token (the answer's, and " is")
+        return continuations_under(model, tok, records, path, intervention, suffix, max_new_tokens, desc=Path(path).stem,
+                                   identity=identity, share_prefix=True, share_stems=2 if suffix else 1)
     def steer(name, position=-1):
         vectors = steering_vectors(directions, *settings[name])
         return (lambda: add_vectors(model, vectors, positions=position)), steering_identity(vectors, positions=position)
@@ -194,7 +199,9 @@ def log_odds_under(model, tok, records:list[dict],
                    intervention=nullcontext,  # context-manager factory active over each prompt's last tokens, e.g. a value patch
                    suffix:str=" is",          # appended to the answer: the paper's " is" variant
                    batch_size:int=64) -> np.ndarray:
-    "Per record: the log-odds of a negation (`steering.NEGATIONS`) after the answer and `suffix`, the answer's last token and `suffix` run under `intervention()`."
+    """Per record: the log-odds of a negation (`steering.NEGATIONS`) after the answer and `suffix`, the answer's last token and `suffix` run
+    under `intervention()`. Each prompt's head runs outside it: for hooks that edit those last positions (steering, value patches),
+    not for interventions that change the model everywhere (an adapter, edited weights)."""
     ids = tok([render_chat(tok, r["messages"]) + suffix for r in records], add_special_tokens=False).input_ids
     k = 1 + len(tok(suffix, add_special_tokens=False).input_ids)   # the answer's last token and the suffix: what the interventions edit
     prefix, negations, out = rows_prefix(model, [r[:-k] for r in ids]), negation_tokens(tok), []

@@ -205,7 +205,10 @@ def last_token_readings(model, tok, ids:list[list[int]],   # token rows: whole p
                         batch_size:int=64,      # prompts per cached head
                         rows:int=64,            # rows per forward: a head's prompts times the settings run together (more: on a GPU)
                        ) -> dict:
-    "{name: per-prompt array}: `read` of each prompt's last position under each setting, many settings per forward."
+    "{name: per-prompt array}: `read` of each prompt's last position under each setting, each prompt run once up to its last `k` tokens."
+    if k < 1: raise ValueError(f"k must be at least 1, got {k}")
+    if any(len(r) <= k for r in ids): raise ValueError(f"every prompt needs more than k={k} tokens: a head before its last k")
+    if not ids or not settings: return {name: np.array([]) for name in settings}
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))    # similar lengths together: less padding in a head
     prefix, names = rows_prefix(model, [ids[i][:-k] for i in order]), list(settings)
     layers = sorted({l for v in settings.values() for l in v})
@@ -220,7 +223,8 @@ def last_token_readings(model, tok, ids:list[list[int]],   # token rows: whole p
         group = max(1, rows // len(batch))
         for g in range(0, len(names), group):
             part = names[g:g + group]
-            cache = copy.deepcopy(head); cache.batch_repeat_interleave(len(part))    # row p * len(part) + j: prompt p, setting j
+            cache = copy.deepcopy(head)                     # row p * len(part) + j: prompt p, setting j
+            if len(part) > 1: cache.batch_repeat_interleave(len(part))
             vectors = {l: torch.stack([settings[n].get(l, zero) for n in part]).repeat(len(batch), 1) for l in layers
                        if any(l in settings[n] for n in part)}
             with torch.inference_mode(), shared_prefix_phase(model, "rest"), add_vectors(model, vectors, positions=-k), \
@@ -243,7 +247,8 @@ def belief_shifts(model, tok, records:list[dict],
     ids = tok([render_chat(tok, r["messages"]) for r in records], add_special_tokens=False).input_ids
     direction, threshold = saved["directions"][layer].float(), float(saved["thresholds"][layer])
     named = dict(enumerate(settings.values()))            # the unsteered run is the key -1, beside the settings
-    scores = last_token_readings(model, tok, ids, 1, {-1: {}, **named}, lambda states: (states @ direction).numpy() - threshold, layer)
+    scores = last_token_readings(model, tok, ids, 1, {-1: {}, **named}, lambda states: (states @ direction).numpy() - threshold, layer,
+                                 rows=512)   # every setting of a batch of prompts in one forward of one-token tails
     plain, sd, questions = scores[-1], float(scores[-1].std()) or 1.0, [r["question"] for r in records]
     return {name: cluster_bootstrap(lambda a, b: float((b - a).mean() / sd), questions, plain, scores[i], n_boot=n_boot)
             for i, name in enumerate(settings)}

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['PHASE', 'decoder_layers', 'layer_module', 'resolve_layers', 'positions_index', 'shared_prefix_phase', 'phase',
-           'is_decoding', 'edit_outputs', 'Capture', 'capture', 'add_vectors', 'overwrite', 'capture_attention']
+           'is_decoding', 'edit_outputs', 'Capture', 'capture', 'add_vectors', 'overwrite', 'capture_attention',
+           'start_at']
 
 # %% ../nbs/01_hooks.ipynb #a3a39f55
 from contextlib import contextmanager
@@ -181,3 +182,22 @@ def capture_attention(model, layers=None, # layer indices; None for all
     finally:
         for h in hooks: h.remove()
         model.set_attn_implementation(previous)
+
+# %% ../nbs/01_hooks.ipynb #0a74762d
+@contextmanager
+def start_at(model, layer:int,        # the first decoder layer that runs
+             hidden:torch.Tensor,     # the residual stream entering it (layer - 1's output), (batch, tokens, dim) of the forward's tokens
+            ):
+    "Within the block, forwards skip the decoder layers below `layer`: the first of them returns `hidden`, the others pass it on."
+    blocks = decoder_layers(model)
+    if not 0 < layer <= len(blocks): raise ValueError(f"layer must be in 1..{len(blocks)}, got {layer}")
+    saved = [block.__dict__.get("forward") for block in blocks[:layer]]   # an instance-level forward (accelerate's) comes back after
+    def first(*args, **kwargs): return hidden
+    def through(*args, **kwargs): return args[0] if args else kwargs["hidden_states"]
+    for i, block in enumerate(blocks[:layer]): block.forward = first if i == 0 else through
+    try: yield
+    finally:
+        for block, forward in zip(blocks[:layer], saved):
+            if forward is None: del block.forward
+            else: block.forward = forward
+

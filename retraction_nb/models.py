@@ -7,8 +7,9 @@ __all__ = ['SCALES', 'MODELS', 'DEFAULT_MODEL', 'CHATML', 'STAGE_DIRS', 'scale',
            'sha256_file', 'check_gguf', 'registry_gguf', 'convert_gguf', 'is_hub_id', 'model_folder', 'default_device',
            'load_model', 'prepare_tokenizer', 'chat', 'render_chat', 'cache_argument', 'shared_prefix', 'Prefix',
            'prefix_cache', 'prompt_batch', 'rows_prefix', 'require_filled', 'forward_rows', 'row_seed', 'generate_ids',
-           'cut_at_stop', 'generate', 'measure', 'tiny_tokenizer', 'tiny_model', 'repo_root', 'default_paper_data',
-           'steering_tag', 'Study', 'load_subject', 'adapter_training', 'seen_in_training', 'Stage', 'open_stage']
+           'cut_at_stop', 'generate', 'measure', 'tiny_tokenizer', 'tiny_model', 'fork_cache', 'repo_root',
+           'default_paper_data', 'steering_tag', 'Study', 'load_subject', 'adapter_training', 'seen_in_training',
+           'Stage', 'open_stage']
 
 # %% ../nbs/00_models.ipynb #0547b570
 import copy, hashlib, importlib.util, inspect, json, os, re, shutil, subprocess, sys, tempfile, threading, time, zipfile
@@ -617,6 +618,15 @@ def tiny_model(arch:str="llama", # 'llama' or 'qwen2'
                         bos_token_id=tok.bos_token_id, tie_word_embeddings=False)
     torch.manual_seed(seed)
     return model_cls(config).eval(), tok
+
+# %% ../nbs/00_models.ipynb #5e3a1c06
+def fork_cache(cache:DynamicCache) -> DynamicCache:
+    "A cache that a forward can extend while `cache` stays as it is: plain per-layer keys and values shared, anything else deep-copied."
+    if not _joinable(cache): return copy.deepcopy(cache)
+    fork = copy.copy(cache)
+    fork.layers = [copy.copy(layer) for layer in cache.layers]   # a forward replaces a layer's tensors, never writes into them
+    return fork
+
 
 # %% ../nbs/00_models.ipynb #8e7be30a
 def repo_root() -> Path|None:

@@ -7,7 +7,7 @@ __all__ = ['PREFILL_INPUTS', 'PATCH_ATTR', 'CONSTRAINT', 'on_prefill', 'source_f
            'patch_attention', 'prompt_spans', 'span_attention', 'top_heads', 'intervention_runs', 'log_odds_under']
 
 # %% ../nbs/06_patching.ipynb #a0387184
-import copy, re
+import re
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import numpy as np
@@ -16,9 +16,10 @@ from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from tqdm.auto import tqdm
 from .hooks import (_from_end, add_vectors, capture, capture_attention, edit_outputs, is_decoding, layer_module, phase,
-                                 positions_index, resolve_layers, shared_prefix_phase)
-from .models import cache_argument, forward_rows, render_chat, require_filled, rows_prefix, steering_tag
-from .steering import continuations_under, negation_log_odds_of, negation_tokens, steering_identity, steering_vectors
+                                 positions_index, resolve_layers)
+from .models import cache_argument, fork_cache, render_chat, steering_tag
+from .steering import (continuations_under, last_token_readings, negation_log_odds_of, negation_tokens, steering_identity,
+                                    steering_vectors)
 
 # %% ../nbs/06_patching.ipynb #26bf192d
 PREFILL_INPUTS = ("input_ids", "attention_mask", "position_ids")
@@ -32,7 +33,7 @@ def on_prefill(model, before):  # before(inputs): called with the prefill's inpu
         if busy[0] or ids is None or phase(module) == "prefix" or is_decoding(kwargs, module): return
         inputs = {"input_ids": ids, **{k: kwargs[k] for k in PREFILL_INPUTS[1:] if kwargs.get(k) is not None}}
         cache = kwargs.get(name)
-        if cache is not None and cache.get_seq_length(): inputs[name] = copy.deepcopy(cache)   # the rows' cached heads: the source's own copy
+        if cache is not None and cache.get_seq_length(): inputs[name] = fork_cache(cache)   # the rows' cached heads: the source's own (`fork_cache`)
         busy[0] = True
         try: before(inputs)
         finally: busy[0] = False
@@ -204,15 +205,7 @@ def log_odds_under(model, tok, records:list[dict],
     not for interventions that change the model everywhere (an adapter, edited weights)."""
     ids = tok([render_chat(tok, r["messages"]) + suffix for r in records], add_special_tokens=False).input_ids
     k = 1 + len(tok(suffix, add_special_tokens=False).input_ids)   # the answer's last token and the suffix: what the interventions edit
-    prefix, negations, out = rows_prefix(model, [r[:-k] for r in ids]), negation_tokens(tok), []
-    for b in range(0, len(ids), batch_size):
-        rows = ids[b:b + batch_size]
-        _, mask, pos, cache = forward_rows(model, tok, [r[:-k] for r in rows], prefix, logits_to_keep=1)   # the heads, outside the intervention
-        require_filled(model, cache, mask, "the propensity reads each prompt's tail after its cached head")
-        tail = torch.tensor([r[-k:] for r in rows], device=model.device)
-        mask, pos = torch.cat([mask, mask.new_ones(len(rows), k)], 1), pos[:, -1:] + torch.arange(1, k + 1, device=pos.device)
-        with torch.inference_mode(), shared_prefix_phase(model, "rest"), intervention():   # a prefill of the tails: the source runs on them too
-            logits = model(input_ids=tail, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
-                           **{cache_argument(model): cache}).logits[:, -1]
-        out.append(negation_log_odds_of(logits, negations))
-    return np.concatenate(out)
+    negations = negation_tokens(tok)
+    return last_token_readings(model, tok, ids, k, {"": intervention}, lambda logits: negation_log_odds_of(logits, negations),
+                               batch_size=batch_size)[""]
+

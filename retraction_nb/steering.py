@@ -11,7 +11,7 @@ __all__ = ['VERIFY_PATTERN', 'NEGATIONS', 'steering_vectors', 'random_like', 'st
            'negation_tokens', 'negation_log_odds_of', 'negation_log_odds', 'negation_log_odds_under', 'plot_sweep']
 
 # %% ../nbs/05_steering.ipynb #81643534
-import copy, hashlib, re
+import hashlib, re
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .hooks import add_vectors, capture, shared_prefix_phase
+from .hooks import add_vectors, capture, decoder_layers, shared_prefix_phase, start_at
 from .judge import fmt_ci, judge_cached, as_item, retraction_metrics
-from .models import cache_argument, forward_rows, generate, render_chat, require_filled, rows_prefix
+from .models import cache_argument, fork_cache, forward_rows, generate, render_chat, require_filled, rows_prefix
 from .store import model_fingerprint, tensor_digest
 from .stats import cluster_bootstrap, paired_binary, verdict, wilson
 from .store import cached_generate, cached_map_many
@@ -197,45 +197,86 @@ def choose_settings(effects:dict,          # (band, alpha, sign) -> `recall_chan
     return chosen
 
 # %% ../nbs/05_steering.ipynb #6c2f9a1b
+def _first_layer(setting, layer:int|None, n_layers:int) -> int:
+    "The first decoder layer whose output a setting can change: its lowest steered layer, not past the read `layer`; 0 for an intervention."
+    if callable(setting): return 0
+    return min(min(setting, default=n_layers), n_layers if layer is None else layer)
+
+def _parts(names:list, settings:dict, group:int) -> list[list]:
+    "The settings run together, in order: up to `group` vector settings per forward, an intervention alone."
+    parts = []
+    for name in names:
+        joins = parts and not callable(settings[name]) and not callable(settings[parts[-1][0]]) and len(parts[-1]) < group
+        if joins: parts[-1].append(name)
+        else: parts.append([name])
+    return parts
+
+def _tail_forward(model, tail, mask, pos, cache, times:int=1) -> torch.Tensor:
+    "The next-token logits after the rows' `tail` tokens, each row `times` over (its copies together), continuing `cache`."
+    with torch.inference_mode(), shared_prefix_phase(model, "rest"):
+        return model(input_ids=tail.repeat_interleave(times, 0), attention_mask=mask.repeat_interleave(times, 0),
+                     position_ids=pos.repeat_interleave(times, 0), use_cache=True, logits_to_keep=1,
+                     **{cache_argument(model): cache}).logits[:, -1]
+
 def last_token_readings(model, tok, ids:list[list[int]],   # token rows: whole prompts
                         k:int,                  # each prompt's last k tokens run once per setting; everything before them once
-                        settings:dict,          # name -> {layer: vector}, added at position -k ({} for none)
+                        settings:dict,          # name -> {layer: vector} added at position -k ({} for none), or a context-manager
+                                                # factory active over the last k tokens (e.g. a value patch; run alone, every layer)
                         read,                   # read(x) -> one value per row, x (rows, ...) the logits or the layer's states
                         layer:int|None=None,    # None: x is the next-token logits; else the residual stream after this layer
                         batch_size:int=64,      # prompts per cached head
                         rows:int=64,            # rows per forward: a head's prompts times the settings run together (more: on a GPU)
+                        skip_unchanged:bool=True,  # the layers below a setting's first steered layer run once per head (`start_at`)
                        ) -> dict:
     "{name: per-prompt array}: `read` of each prompt's last position under each setting, each prompt run once up to its last `k` tokens."
     if k < 1: raise ValueError(f"k must be at least 1, got {k}")
     if any(len(r) <= k for r in ids): raise ValueError(f"every prompt needs more than k={k} tokens: a head before its last k")
     if not ids or not settings: return {name: np.array([]) for name in settings}
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))    # similar lengths together: less padding in a head
-    prefix, names = rows_prefix(model, [ids[i][:-k] for i in order]), list(settings)
-    layers = sorted({l for v in settings.values() for l in v})
-    zero = next((torch.zeros_like(v) for vs in settings.values() for v in vs.values()), None)
-    out = {name: [] for name in names}
+    prefix, names, n_layers = rows_prefix(model, [ids[i][:-k] for i in order]), list(settings), len(decoder_layers(model))
+    first = {n: _first_layer(settings[n], layer, n_layers) if skip_unchanged else 0 for n in names}
+    steered = [s for s in settings.values() if not callable(s)]
+    layers, zero = sorted({l for v in steered for l in v}), next((torch.zeros_like(v) for vs in steered for v in vs.values()), None)
+    out, reading = {name: [] for name in names}, lambda logits, cap: read(logits if layer is None else cap[layer][:, 0])
     for b in range(0, len(order), batch_size):
         batch = [ids[i] for i in order[b:b + batch_size]]
         _, mask, pos, head = forward_rows(model, tok, [r[:-k] for r in batch], prefix, logits_to_keep=1)
         require_filled(model, head, mask, "the readings continue each prompt's cached head")
         tail = torch.tensor([r[-k:] for r in batch], device=model.device)
         mask, pos = torch.cat([mask, mask.new_ones(len(batch), k)], 1), pos[:, -1:] + torch.arange(1, k + 1, device=pos.device)
-        group = max(1, rows // len(batch))
-        for g in range(0, len(names), group):
-            part = names[g:g + group]
-            cache = copy.deepcopy(head)                     # row p * len(part) + j: prompt p, setting j
+        below = _states_below(model, tail, mask, pos, head, sorted(set(first.values()) - {0}), k, reading, layer, check=b == 0)
+        for part in _parts(names, settings, max(1, rows // len(batch))):
+            cache, start = fork_cache(head), min(first[n] for n in part)   # row p * len(part) + j: prompt p, setting j
             if len(part) > 1: cache.batch_repeat_interleave(len(part))
             vectors = {l: torch.stack([settings[n].get(l, zero) for n in part]).repeat(len(batch), 1) for l in layers
-                       if any(l in settings[n] for n in part)}
-            with torch.inference_mode(), shared_prefix_phase(model, "rest"), add_vectors(model, vectors, positions=-k), \
+                       if any(l in settings[n] for n in part if not callable(settings[n]))}
+            within = settings[part[0]] if callable(settings[part[0]]) else (lambda: add_vectors(model, vectors, positions=-k))
+            with (start_at(model, start, below[start].repeat_interleave(len(part), 0)) if start else nullcontext()), within(), \
                  (capture(model, [layer], positions=-1) if layer is not None else nullcontext()) as cap:
-                logits = model(input_ids=tail.repeat_interleave(len(part), 0), attention_mask=mask.repeat_interleave(len(part), 0),
-                               position_ids=pos.repeat_interleave(len(part), 0), use_cache=True, logits_to_keep=1,
-                               **{cache_argument(model): cache}).logits[:, -1]
-            values = np.asarray(read(logits if layer is None else cap[layer][:, 0])).reshape(len(batch), len(part))
+                logits = _tail_forward(model, tail, mask, pos, cache, len(part))
+            values = np.asarray(reading(logits, cap)).reshape(len(batch), len(part))
             for j, name in enumerate(part): out[name].append(values[:, j])
     back = np.argsort(order)
     return {name: np.concatenate(v)[back] for name, v in out.items()}
+
+def _states_below(model, tail, mask, pos, head, starts:list[int], k:int, reading, layer:int|None, check:bool) -> dict:
+    """{start: the residual stream entering layer `start` at the `k` tail tokens, unsteered}, from one plain forward. With
+    `check`, a reading that starts at the deepest of them must equal the plain one: a model whose layers do not simply pass
+    the residual stream on would otherwise be read wrong, silently."""
+    if not starts: return {}
+    with capture(model, [s - 1 for s in starts] + ([layer] if layer is not None else []), positions=tuple(range(-k, 0)),
+                 to=None, dtype=None) as cap:
+        logits = _tail_forward(model, tail, mask, pos, fork_cache(head))
+    below = {s: cap[s - 1] for s in starts}
+    if check:
+        plain = np.asarray(reading(logits, {layer: cap[layer][:, -1:].to('cpu', torch.float32)} if layer is not None else None), dtype=float)
+        with start_at(model, starts[-1], below[starts[-1]]), (capture(model, [layer], positions=-1) if layer is not None else nullcontext()) as again:
+            started = np.asarray(reading(_tail_forward(model, tail, mask, pos, fork_cache(head)), again), dtype=float)
+        if not np.allclose(started, plain, rtol=1e-3, atol=1e-4):
+            raise RuntimeError(f"starting {type(model).__name__} at layer {starts[-1]} changed an unsteered reading "
+                               f"(by up to {np.abs(started - plain).max():.3g}): call with skip_unchanged=False")
+    return below
+
 
 # %% ../nbs/05_steering.ipynb #6c2f9a13
 def belief_shifts(model, tok, records:list[dict],

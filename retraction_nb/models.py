@@ -384,6 +384,15 @@ def _prefill(model, tok, ids:list[list[int]], idx:list[int], prefix:Prefix|None=
     require_filled(model, cache, mask, "use generate(..., engine='hf')")   # else decoding would lose the prompt
     return _Rows(list(idx), cache, mask, pos[:, -1], pick(logits, idx), [[] for _ in idx])
 
+def _prefill_groups(model, tok, ids:list[list[int]], idx:list[int], prefix:Prefix|None=None, per_rows=None, stems:_Stems|None=None,
+                    pick=_argmax, per_prefill=None) -> _Rows:
+    "`_prefill` of the rows `idx`; with `per_prefill`, group by group, each in its own forward under its own context, joined into one batch."
+    if per_prefill is None: return _prefill(model, tok, ids, idx, prefix, per_rows, stems, pick)
+    rows = None
+    for group, within in per_prefill(idx):
+        with within(): rows = _join(rows, _prefill(model, tok, ids, group, prefix, per_rows, stems, pick))
+    return rows
+
 def _step(model, rows:_Rows, per_rows=None) -> torch.Tensor:
     "One decoding step of every row: feed its last token, return the logits of its next one."
     rows.mask = torch.cat([rows.mask, rows.mask.new_ones(len(rows.idx), 1)], dim=1)
@@ -468,13 +477,14 @@ class _Sampler:
         return drawn if ids is None else ids.gather(-1, drawn[:, None])[:, 0]
 
 def _decode(model, tok, ids:list[list[int]], order:list[int], max_new_tokens:int, stop:tuple, batch_size:int, bar,
-            prefix:Prefix|None=None, per_rows=None, pick=_argmax, stems:_Stems|None=None) -> dict:
+            prefix:Prefix|None=None, per_rows=None, pick=_argmax, stems:_Stems|None=None, per_prefill=None) -> dict:
     "Decode the token rows `ids` in `order` (`pick`: greedy or sampling), ended rows dropped and the batch refilled: {row index: new token ids}."
     queue, rows, done, joinable = deque(order), None, {}, None
     while queue or rows is not None:
         live = 0 if rows is None else len(rows.idx)
         if queue and live <= batch_size // 2 and (joinable or rows is None):
-            new = _prefill(model, tok, ids, [queue.popleft() for _ in range(min(batch_size - live, len(queue)))], prefix, per_rows, stems, pick)
+            new = _prefill_groups(model, tok, ids, [queue.popleft() for _ in range(min(batch_size - live, len(queue)))], prefix, per_rows,
+                                  stems, pick, per_prefill)
             joinable = _joinable(new.cache) if joinable is None else joinable
             rows = _join(rows, new) if rows is not None else new
             tokens = torch.cat([torch.full((live,), -1, device=new.last.device), new.last]) if live else new.last
@@ -515,12 +525,18 @@ def generate_ids(model, tok,
                                             # runs; an int k: up to the last k tokens (a hook that edits position -k needs k)
                  per_rows=None,             # per_rows(prompt indices) -> a context manager entered around each forward
                                             # of those rows (e.g. each row's own steering vectors)
+                 per_prefill=None,          # per_prefill(prompt indices) -> [(indices, context-manager factory), ...]: the rows of a
+                                            # prefill split into groups, each prefilled in its own forward under its own context,
+                                            # decoded together outside them (e.g. each run's patch of the prompt's last token)
                 ) -> list[list[int]]:
     "The newly generated token ids for each prompt, in the prompts' order, cut at end-of-sequence."
     if not prompts: return []
     if batch_size < 1: raise ValueError(f"batch_size must be positive, got {batch_size}")
     if engine not in ("auto", "hf"): raise ValueError(f"engine must be 'auto' or 'hf', got {engine!r}")
-    if (per_rows is not None or share_stems) and engine != "auto": raise ValueError("per_rows and share_stems need the refilling loop (engine 'auto')")
+    if (per_rows is not None or per_prefill is not None or share_stems) and engine != "auto":
+        raise ValueError("per_rows, per_prefill and share_stems need the refilling loop (engine 'auto')")
+    if per_prefill is not None and not _stems_possible(model):
+        raise ValueError(f"per_prefill joins the groups' caches: {type(model).__name__}'s cache is not plain per-layer keys and values")
     seeds = [row_seed(seed, i) for i in range(len(prompts))] if isinstance(seed, int) else list(seed)
     if len(seeds) != len(prompts): raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
     ids = tok(list(prompts), add_special_tokens=False).input_ids
@@ -532,7 +548,7 @@ def generate_ids(model, tok,
         order = sorted(range(len(prompts)), key=lambda i: (-len(ids[i]), stems.rep[i] if stems else i))   # one prompt's rows together
         pick = _argmax if temperature == 0 else _Sampler(temperature, top_p, top_k, seeds, model.device)
         with tqdm(total=len(prompts), desc=desc, disable=not progress, leave=False) as bar:
-            done = _decode(model, tok, ids, order, max_new_tokens, tuple(stop), batch_size, bar, prefix, per_rows, pick, stems)
+            done = _decode(model, tok, ids, order, max_new_tokens, tuple(stop), batch_size, bar, prefix, per_rows, pick, stems, per_prefill)
         return [_trim(done[i], tok) for i in range(len(prompts))]
     return _generate_hf(model, tok, prompts, ids, max_new_tokens, temperature, top_p, top_k, seeds, stop, batch_size, progress, desc)
 

@@ -4,21 +4,21 @@
 
 # %% auto #0
 __all__ = ['PREFILL_INPUTS', 'PATCH_ATTR', 'CONSTRAINT', 'on_prefill', 'source_forward', 'patch_values', 'patching_attention',
-           'patch_attention', 'prompt_spans', 'span_attention', 'top_heads', 'intervention_runs', 'log_odds_under']
+           'patching_implementation', 'patch_attention', 'prompt_spans', 'span_attention', 'top_heads',
+           'intervention_runs', 'log_odds_under']
 
 # %% ../nbs/06_patching.ipynb #a0387184
 import re
 from contextlib import contextmanager, nullcontext
-from pathlib import Path
+from functools import partial
 import numpy as np
 import torch
 from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
-from tqdm.auto import tqdm
 from .hooks import (_from_end, add_vectors, capture, capture_attention, edit_outputs, is_decoding, layer_module, phase,
                                  positions_index, resolve_layers)
 from .models import cache_argument, fork_cache, render_chat, steering_tag
-from .steering import (continuations_under, last_token_readings, negation_log_odds_of, negation_tokens, steering_identity,
+from .steering import (last_token_readings, runs_under, negation_log_odds_of, negation_tokens, steering_identity,
                                     steering_vectors)
 
 # %% ../nbs/06_patching.ipynb #26bf192d
@@ -86,6 +86,14 @@ AttentionInterface.register("retraction_patch", patching_attention)
 AttentionMaskInterface.register("retraction_patch", eager_mask)
 
 @contextmanager
+def patching_implementation(model):
+    "Within the block, `model`'s attention is `patching_attention` (eager attention that applies a pending patch, if any)."
+    previous = model.config._attn_implementation
+    model.set_attn_implementation("retraction_patch")
+    try: yield
+    finally: model.set_attn_implementation(previous)
+
+@contextmanager
 def patch_attention(model, source,    # context-manager factory for the source run, e.g. steering
                     heads:dict,       # {layer: [head, ...]} whose weights are patched
                     queries=-1,       # query positions whose weights are patched (see `positions_index`)
@@ -106,12 +114,10 @@ def patch_attention(model, source,    # context-manager factory for the source r
         for l in layers: setattr(modules[l], PATCH_ATTR, (index, cap[l], list(heads[l])))
     def clear(*_):   # a patch holds for the prefill it was recorded for, never for a decoding step after it
         for m in modules.values(): m.__dict__.pop(PATCH_ATTR, None)
-    previous, after = model.config._attn_implementation, model.register_forward_hook(clear, always_call=True)   # also when it raises
-    model.set_attn_implementation("retraction_patch")
+    after = model.register_forward_hook(clear, always_call=True)   # also when it raises
     try:
-        with on_prefill(model, record): yield
+        with patching_implementation(model), on_prefill(model, record): yield
     finally:
-        model.set_attn_implementation(previous)
         after.remove(); clear()
 
 # %% ../nbs/06_patching.ipynb #a460adf9
@@ -165,35 +171,37 @@ def intervention_runs(study, model, tok, records:list[dict],
                       settings:dict,            # name -> (layers, alpha, sign): the steering settings to patch from
                       heads:dict,               # name -> {layer: [head, ...]}: the heads whose attention is patched
                       max_new_tokens:int=64) -> dict:
-    "{(setting, intervention): continuations}: steering (read back from the steering stage), value and attention patches, and the \" is\" variants."
-    out = study.dir("patch")
-    def run(path, intervention=nullcontext, suffix="", identity=None):
-        # each prompt's head runs once with the hooks silent; the interventions edit its last token (the answer's, and " is")
-        return continuations_under(model, tok, records, path, intervention, suffix, max_new_tokens, desc=Path(path).stem,
-                                   identity=identity, share_prefix=True, share_stems=2 if suffix else 1)
+    """{(setting, intervention): continuations}: steering (read back from the steering stage), value and attention patches, and the
+    \" is\" variants. Every intervention acts on the prompt's last tokens, so the runs share one pass per kind (`runs_under`): the
+    plain-attention runs, the attention patches (whose decoding keeps the patching attention, as a run of its own would), the \" is\" runs."""
+    out, plan = study.dir("patch"), {}   # (setting, intervention) -> (pass, cache path, context-manager factory, identity)
     def steer(name, position=-1):
         vectors = steering_vectors(directions, *settings[name])
         return (lambda: add_vectors(model, vectors, positions=position)), steering_identity(vectors, positions=position)
-    conts = {("none", "no intervention"): run(study.steering_run()),
-             ("none", 'no intervention, " is"'): run(out/"baseline_is.jsonl", suffix=" is")}
-    for name in tqdm(settings, desc="settings"):
-        layers, alpha, sign = settings[name]
+    plan[("none", "no intervention")] = ("plain", study.steering_run(), nullcontext, {})
+    plan[("none", 'no intervention, " is"')] = ("is", out/"baseline_is.jsonl", nullcontext, {})
+    for name, (layers, alpha, sign) in settings.items():
         band = f"{min(layers)}-{max(layers)}"
-        tag = steering_tag(band, alpha, sign)
+        tag, k = steering_tag(band, alpha, sign), sum(map(len, heads[name].values()))
         (at_last, source), (before_is, source_is) = steer(name), steer(name, -2)
-        conts[(name, "steering")] = run(study.steering_run(band, alpha, sign), at_last, identity=source)   # the steering stage's run
-        conts[(name, "values, all layers")] = run(out/f"{tag}_values_all.jsonl", lambda: patch_values(model, at_last),
-                                                  identity={"patch": "values", "layers": "all", "source": source})
-        conts[(name, "values, band layers")] = run(out/f"{tag}_values_band.jsonl", lambda: patch_values(model, at_last, layers),
-                                                   identity={"patch": "values", "layers": list(layers), "source": source})
-        k = sum(map(len, heads[name].values()))
-        conts[(name, f"attention, top {k} heads")] = run(out/f"{tag}_attention_top{k}.jsonl", lambda: patch_attention(model, at_last, heads[name]),
-                                                          identity={"patch": "attention", "heads": heads[name], "source": source})
-        conts[(name, 'steering, " is"')] = run(out/f"{tag}_is.jsonl", before_is, suffix=" is", identity=source_is)
-        conts[(name, 'values, all layers, " is"')] = run(out/f"{tag}_values_all_is.jsonl", lambda: patch_values(model, before_is, None, (-2, -1)),
-                                                         suffix=" is", identity={"patch": "values", "layers": "all", "positions": [-2, -1],
-                                                                                 "source": source_is})
-    return conts
+        plan.update({
+            (name, "steering"): ("plain", study.steering_run(band, alpha, sign), at_last, source),   # the steering stage's run
+            (name, "values, all layers"): ("plain", out/f"{tag}_values_all.jsonl", partial(patch_values, model, at_last),
+                                           {"patch": "values", "layers": "all", "source": source}),
+            (name, "values, band layers"): ("plain", out/f"{tag}_values_band.jsonl", partial(patch_values, model, at_last, layers),
+                                            {"patch": "values", "layers": list(layers), "source": source}),
+            (name, f"attention, top {k} heads"): ("attention", out/f"{tag}_attention_top{k}.jsonl", partial(patch_attention, model, at_last, heads[name]),
+                                                  {"patch": "attention", "heads": heads[name], "source": source}),
+            (name, 'steering, " is"'): ("is", out/f"{tag}_is.jsonl", before_is, source_is),
+            (name, 'values, all layers, " is"'): ("is", out/f"{tag}_values_all_is.jsonl", partial(patch_values, model, before_is, None, (-2, -1)),
+                                                  {"patch": "values", "layers": "all", "positions": [-2, -1], "source": source_is})})
+    passes = {"plain": {}, "attention": {"during": lambda: patching_implementation(model)}, "is": {"suffix": " is", "share_stems": 2}}
+    texts = {}
+    for kind, how in passes.items():
+        runs = {path: (within, identity) for p, path, within, identity in plan.values() if p == kind}
+        texts.update(runs_under(model, tok, records, runs, max_new_tokens=max_new_tokens, desc=f"patching, {kind} runs", **how))
+    return {label: texts[path] for label, (_, path, _, _) in plan.items()}
+
 
 # %% ../nbs/06_patching.ipynb #7a3b5c04
 def log_odds_under(model, tok, records:list[dict],

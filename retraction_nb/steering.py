@@ -5,10 +5,11 @@
 # %% auto #0
 __all__ = ['VERIFY_PATTERN', 'NEGATIONS', 'steering_vectors', 'random_like', 'steered_generate', 'continuation_key',
            'steering_identity', 'continuations_under', 'continuation_items', 'continuation_identity',
-           'steered_continuations', 'steered_runs', 'stops_at_once', 'attempts_verification', 'verdicts_on',
-           'score_run', 'as_table', 'run_setting', 'sweep', 'retracted', 'recall_change', 'choose_settings',
-           'last_token_readings', 'belief_shifts', 'belief_shift', 'steering_verdict', 'steering_checks',
-           'negation_tokens', 'negation_log_odds_of', 'negation_log_odds', 'negation_log_odds_under', 'plot_sweep']
+           'steered_continuations', 'steered_runs', 'runs_under', 'stops_at_once', 'attempts_verification',
+           'verdicts_on', 'score_run', 'as_table', 'run_setting', 'sweep', 'retracted', 'recall_change',
+           'choose_settings', 'last_token_readings', 'belief_shifts', 'belief_shift', 'steering_verdict',
+           'steering_checks', 'negation_tokens', 'negation_log_odds_of', 'negation_log_odds', 'negation_log_odds_under',
+           'plot_sweep']
 
 # %% ../nbs/05_steering.ipynb #81643534
 import hashlib, re
@@ -117,6 +118,29 @@ def steered_runs(model, tok, records:list[dict],
     jobs = [(p, items, continuation_identity(model, steering_identity(runs[p]), "", max_new_tokens)) for p in runs]
     out = cached_map_many(decode, jobs, chunk=8 * batch_size, desc=desc)   # large chunks: each prompt's prefill serves more runs
     return {p: [o[k]["output"] for k, _ in items] for p, o in zip(runs, out)}
+
+def runs_under(model, tok, records:list[dict],
+               runs:dict,                  # cache path -> (context-manager factory, identity): interventions on the prompt's last tokens
+               suffix:str="",              # text appended to every prompt (e.g. " is")
+               share_stems:int=1,          # each prompt's last tokens its runs prefill (an intervention at position -k needs k)
+               max_new_tokens:int=64, batch_size:int=256, desc:str="runs",
+               during=nullcontext,         # a context-manager factory around the whole pass (e.g. the attention that patches need)
+              ) -> dict:
+    """`continuations_under` of many runs in one pass: each prompt's head runs once, its last tokens are prefilled under each run's
+    intervention (the rows of a run together, in a forward of their own), and every row decodes in one batch, outside them. Only for
+    interventions that act on the prompt, not on generated tokens. {path: continuations}, each cached as `continuations_under` caches it."""
+    items, factories = continuation_items(tok, records, suffix), [within for within, _ in runs.values()]
+    def decode(pairs):
+        run_of = [j for j, _ in pairs]
+        by_run = lambda idx: [([i for i in idx if run_of[i] == j], factories[j]) for j in dict.fromkeys(run_of[i] for i in idx)]
+        with during():
+            texts = generate(model, tok, [p for _, p in pairs], max_new_tokens=max_new_tokens, batch_size=batch_size, share_prefix=True,
+                             share_stems=share_stems, per_prefill=by_run, progress=False)
+        return [{"output": t} for t in texts]
+    jobs = [(p, items, continuation_identity(model, identity, suffix, max_new_tokens)) for p, (_, identity) in runs.items()]
+    out = cached_map_many(decode, jobs, chunk=8 * batch_size, desc=desc)
+    return {p: [suffix + o[k]["output"] for k, _ in items] for p, o in zip(runs, out)}
+
 
 # %% ../nbs/05_steering.ipynb #3aecb0b4
 VERIFY_PATTERN = re.compile(r"\b(?:is|was|are|lies)\b[^.]{0,40}?\b(?:in|of|between|from|born)\b|^,\s*[A-Z]", re.I)

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['PREFILL_INPUTS', 'PATCH_ATTR', 'CONSTRAINT', 'on_prefill', 'source_forward', 'patch_values', 'patching_attention',
-           'patching_implementation', 'patch_attention', 'prompt_spans', 'span_attention', 'top_heads',
-           'intervention_runs', 'log_odds_under']
+           'patching_implementation', 'patch_attention', 'prompt_spans', 'span_attentions', 'span_attention',
+           'top_heads', 'intervention_runs', 'log_odds_under']
 
 # %% ../nbs/06_patching.ipynb #a0387184
 import re
@@ -17,8 +17,8 @@ from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from .hooks import (_from_end, add_vectors, capture, capture_attention, edit_outputs, is_decoding, layer_module, phase,
                                  positions_index, resolve_layers)
-from .models import cache_argument, fork_cache, render_chat, steering_tag
-from .steering import (last_token_readings, runs_under, negation_log_odds_of, negation_tokens, steering_identity,
+from .models import cache_argument, fork_cache, forward_rows, render_chat, require_filled, rows_prefix, steering_tag
+from .steering import (_tail_forward, last_token_readings, runs_under, negation_log_odds_of, negation_tokens, steering_identity,
                                     steering_vectors)
 
 # %% ../nbs/06_patching.ipynb #26bf192d
@@ -137,22 +137,43 @@ def _span_mask(offsets, spans) -> torch.Tensor:
     s, e = offsets[:, 0], offsets[:, 1]
     return torch.stack([(s < b) & (e > a) & (e > s) for a, b in spans]).any(0) if spans else torch.zeros(len(offsets), dtype=torch.bool)
 
-def span_attention(model, tok, prompts:list[str],
-                   spans:list[dict],          # per prompt, {name: [(start, end), ...]} character spans (see `prompt_spans`)
-                   intervention=nullcontext,  # context-manager factory applied while reading, e.g. steering
+def _key_masks(real:torch.Tensor,  # (rows, keys): which keys are tokens of the row's prompt, in order (not padding)
+               token_masks:list,     # per row, which of its prompt's tokens count
+              ) -> torch.Tensor:
+    "Per row, which keys are counted tokens: each row's token mask laid over its real keys."
+    keys = torch.zeros(real.shape, dtype=torch.bool)
+    keys[real] = torch.cat(token_masks)   # boolean indexing runs row by row, left to right: the tokens' order
+    return keys
+
+def span_attentions(model, tok, prompts:list[str],
+                    spans:list[dict],     # per prompt, {name: [(start, end), ...]} character spans (see `prompt_spans`)
+                    interventions:dict,   # name -> context-manager factory acting on the prompt's last token only (e.g. steering there)
+                    batch_size:int=16) -> dict:
+    """{intervention: {span name: (layers, prompts, heads) attention mass from each prompt's last position to that span}}.
+    Each prompt runs once up to its last token; only that token runs under each intervention, from a fork of the cache."""
+    enc = tok(list(prompts), add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets, names = enc.input_ids, [torch.tensor(o) for o in enc.offset_mapping], list(spans[0])
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))           # similar lengths together: less padding
+    prefix, out = rows_prefix(model, [ids[i][:-1] for i in order]), {w: {n: [] for n in names} for w in interventions}
+    for b in range(0, len(order), batch_size):
+        rows = order[b:b + batch_size]
+        _, mask, pos, head = forward_rows(model, tok, [ids[i][:-1] for i in rows], prefix, logits_to_keep=1)
+        require_filled(model, head, mask, "span_attentions continues each prompt's cached head")
+        mask, pos = torch.cat([mask, mask.new_ones(len(rows), 1)], 1), pos[:, -1:] + 1
+        tail = torch.tensor([ids[i][-1:] for i in rows], device=model.device)
+        keys = {n: _key_masks(mask.bool().cpu(), [_span_mask(offsets[i], spans[i][n]) for i in rows]).float() for n in names}
+        for w, within in interventions.items():
+            with within(), capture_attention(model) as cap: _tail_forward(model, tail, mask, pos, fork_cache(head))
+            weights = cap.stack()[:, :, 0]                                    # (layers, batch, heads, keys)
+            for n in names: out[w][n].append(torch.einsum("lbhk,bk->lbh", weights, keys[n]))
+    back = torch.argsort(torch.tensor(order))
+    return {w: {n: torch.cat(v, dim=1)[:, back].numpy() for n, v in o.items()} for w, o in out.items()}
+
+def span_attention(model, tok, prompts:list[str], spans:list[dict],
+                   intervention=nullcontext,  # context-manager factory acting on the prompt's last token only, e.g. steering there
                    batch_size:int=16) -> dict:
-    "Attention mass from each prompt's last position to each named span: {name: (layers, prompts, heads) array}."
-    names, out = list(spans[0]), {n: [] for n in spans[0]}
-    for i in range(0, len(prompts), batch_size):
-        enc = tok(prompts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False,
-                  return_offsets_mapping=True)
-        offsets = enc.pop("offset_mapping")
-        with torch.inference_mode(), intervention(), capture_attention(model) as cap: model(**enc.to(model.device))
-        weights = cap.stack()[:, :, 0]                                     # (layers, batch, heads, keys)
-        for n in names:
-            mask = torch.stack([_span_mask(o, sp[n]) for o, sp in zip(offsets, spans[i:i + batch_size])]) & enc.attention_mask.bool().cpu()
-            out[n].append(torch.einsum("lbhk,bk->lbh", weights, mask.float()))
-    return {n: torch.cat(v, dim=1).numpy() for n, v in out.items()}
+    "`span_attentions` under one intervention: {span name: (layers, prompts, heads) attention mass from the last position}."
+    return span_attentions(model, tok, prompts, spans, {"": intervention}, batch_size)[""]
 
 def top_heads(difference:np.ndarray,  # (layers, heads): e.g. mean attention to the answer, steered minus unsteered
               k:int, layers=None) -> dict:

@@ -75,7 +75,7 @@ def main():
     torch.manual_seed(0)
     os.environ["RETRACTION_NB_SCALE"] = "full"   # the run's full-scale folders
     study = Study(run=Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else None)
-    model, tok = load_model("smollm2-135m")
+    model, tok = load_model(study.model)
     records = testbed_records(study.testbeds(), paired=False)
     wrong = [r for r in records if not r["result"]]
     selection, report = [r for r in wrong if r["split"] == "train"], [r for r in wrong if r["split"] == "test"]
@@ -88,7 +88,7 @@ def main():
     prefill = round(prefill_rate(model, tok, prompts), 1)
     result = {"machine": {"cpu cores": os.cpu_count(), "torch threads": torch.get_num_threads(), "platform": platform.platform(),
                           "torch": torch.__version__, "transformers": __import__("transformers").__version__},
-              "when": time.strftime("%Y-%m-%d %H:%M"), "model": "smollm2-135m (fp32)", "run": study.run.name,
+              "when": time.strftime("%Y-%m-%d %H:%M"), "model": f"{study.model} ({str(model.dtype).removeprefix('torch.')})", "run": study.run.name,
               "report prompts": len(report), "selection prompts": len(selection), "settings": {n: [min(l), max(l), a, s] for n, (l, a, s) in settings.items()},
               "prefill tok/s (batch 32)": prefill}
     print(result, flush=True)
@@ -112,7 +112,8 @@ def main():
     with tempfile.TemporaryDirectory() as d_old, tempfile.TemporaryDirectory() as d_new:
         old, t_old = timed(lambda: one_pass_per_run(study, model, tok, report, directions, settings, heads, d_old))
         fresh = Study(study.model, run=d_new)
-        os.symlink(study.dir("steer"), fresh.dir("steer"))   # the steering stage's runs, which both paths read back
+        os.symlink(study.dir("steer"), fresh.dir("steer"))   # the steering stage's runs, which both paths read back (all cached:
+        # the old path skips them, so a missing one would be generated on the new path's clock, into the run's folder)
         _, t_new = timed(lambda: intervention_runs(fresh, model, tok, report, directions, settings, heads))
         same = {name: f"{sum(a == b for a, b in zip(texts, _texts(fresh.dir('patch')/name, report, tok)))}/{len(texts)}" for name, texts in old.items()}
         tokens = sum(len(tok(t, add_special_tokens=False).input_ids) for texts in old.values() for t in texts)

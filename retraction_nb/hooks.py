@@ -188,7 +188,8 @@ def capture_attention(model, layers=None, # layer indices; None for all
 def start_at(model, layer:int,        # the first decoder layer that runs
              hidden:torch.Tensor,     # the residual stream entering it (layer - 1's output), (batch, tokens, dim) of the forward's tokens
             ):
-    "Within the block, forwards skip the decoder layers below `layer`: the first of them returns `hidden`, the others pass it on."
+    """Within the block, forwards skip the decoder layers below `layer`: the first of them returns `hidden`, the others pass it on.
+    Hooks on the skipped layers still fire, on what they pass on: the caller keeps them off those layers."""
     blocks = decoder_layers(model)
     if not 0 < layer <= len(blocks): raise ValueError(f"layer must be in 1..{len(blocks)}, got {layer}")
     saved = [block.__dict__.get("forward") for block in blocks[:layer]]   # an instance-level forward (accelerate's) comes back after

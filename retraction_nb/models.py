@@ -388,8 +388,10 @@ def _prefill_groups(model, tok, ids:list[list[int]], idx:list[int], prefix:Prefi
                     pick=_argmax, per_prefill=None) -> _Rows:
     "`_prefill` of the rows `idx`; with `per_prefill`, group by group, each in its own forward under its own context, joined into one batch."
     if per_prefill is None: return _prefill(model, tok, ids, idx, prefix, per_rows, stems, pick)
-    rows = None
-    for group, within in per_prefill(idx):
+    rows, groups = None, per_prefill(idx)
+    if any(not group for group, _ in groups) or sorted(i for group, _ in groups for i in group) != sorted(idx):
+        raise ValueError(f"per_prefill must split the rows {idx} into non-empty groups, each row in exactly one")
+    for group, within in groups:
         with within(): rows = _join(rows, _prefill(model, tok, ids, group, prefix, per_rows, stems, pick))
     return rows
 

@@ -18,7 +18,7 @@ from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from .hooks import (_from_end, add_vectors, capture, capture_attention, edit_outputs, is_decoding, layer_module, phase,
                                  positions_index, resolve_layers)
 from .models import cache_argument, fork_cache, forward_rows, render_chat, require_filled, rows_prefix, steering_tag
-from .steering import (_tail_forward, last_token_readings, runs_under, negation_log_odds_of, negation_tokens, steering_identity,
+from .steering import (last_token_readings, tail_forward, runs_under, negation_log_odds_of, negation_tokens, steering_identity,
                                     steering_vectors)
 
 # %% ../nbs/06_patching.ipynb #26bf192d
@@ -163,7 +163,7 @@ def span_attentions(model, tok, prompts:list[str],
         tail = torch.tensor([ids[i][-1:] for i in rows], device=model.device)
         keys = {n: _key_masks(mask.bool().cpu(), [_span_mask(offsets[i], spans[i][n]) for i in rows]).float() for n in names}
         for w, within in interventions.items():
-            with within(), capture_attention(model) as cap: _tail_forward(model, tail, mask, pos, fork_cache(head))
+            with torch.inference_mode(), within(), capture_attention(model) as cap: tail_forward(model, tail, mask, pos, fork_cache(head))
             weights = cap.stack()[:, :, 0]                                    # (layers, batch, heads, keys)
             for n in names: out[w][n].append(torch.einsum("lbhk,bk->lbh", weights, keys[n]))
     back = torch.argsort(torch.tensor(order))
@@ -216,6 +216,8 @@ def intervention_runs(study, model, tok, records:list[dict],
             (name, 'steering, " is"'): ("is", out/f"{tag}_is.jsonl", before_is, source_is),
             (name, 'values, all layers, " is"'): ("is", out/f"{tag}_values_all_is.jsonl", partial(patch_values, model, before_is, None, (-2, -1)),
                                                   {"patch": "values", "layers": "all", "positions": [-2, -1], "source": source_is})})
+    paths = [path for _, path, _, _ in plan.values()]
+    if len(set(paths)) < len(paths): raise ValueError("two settings write the same runs (the same band, alpha and sign): give each setting once")
     passes = {"plain": {}, "attention": {"during": lambda: patching_implementation(model)}, "is": {"suffix": " is", "share_stems": 2}}
     texts = {}
     for kind, how in passes.items():

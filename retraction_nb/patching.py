@@ -17,8 +17,8 @@ from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from .hooks import (_from_end, add_vectors, capture, capture_attention, edit_outputs, is_decoding, layer_module, phase,
                                  positions_index, resolve_layers)
-from .models import cache_argument, fork_cache, forward_rows, render_chat, require_filled, rows_prefix, steering_tag
-from .steering import (last_token_readings, tail_forward, runs_under, negation_log_odds_of, negation_tokens, steering_identity,
+from .models import cache_argument, fork_cache, render_chat, steering_tag
+from .steering import (last_token_readings, prompt_heads, tail_forward, runs_under, negation_log_odds_of, negation_tokens, steering_identity,
                                     steering_vectors)
 
 # %% ../nbs/06_patching.ipynb #26bf192d
@@ -154,13 +154,8 @@ def span_attentions(model, tok, prompts:list[str],
     enc = tok(list(prompts), add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets, names = enc.input_ids, [torch.tensor(o) for o in enc.offset_mapping], list(spans[0])
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))           # similar lengths together: less padding
-    prefix, out = rows_prefix(model, [ids[i][:-1] for i in order]), {w: {n: [] for n in names} for w in interventions}
-    for b in range(0, len(order), batch_size):
-        rows = order[b:b + batch_size]
-        _, mask, pos, head = forward_rows(model, tok, [ids[i][:-1] for i in rows], prefix, logits_to_keep=1)
-        require_filled(model, head, mask, "span_attentions continues each prompt's cached head")
-        mask, pos = torch.cat([mask, mask.new_ones(len(rows), 1)], 1), pos[:, -1:] + 1
-        tail = torch.tensor([ids[i][-1:] for i in rows], device=model.device)
+    out = {w: {n: [] for n in names} for w in interventions}
+    for rows, tail, mask, pos, head in prompt_heads(model, tok, ids, order, 1, batch_size):
         keys = {n: _key_masks(mask.bool().cpu(), [_span_mask(offsets[i], spans[i][n]) for i in rows]).float() for n in names}
         for w, within in interventions.items():
             with torch.inference_mode(), within(), capture_attention(model) as cap: tail_forward(model, tail, mask, pos, fork_cache(head))

@@ -7,7 +7,7 @@ __all__ = ['VERIFY_PATTERN', 'NEGATIONS', 'steering_vectors', 'random_like', 'st
            'steering_identity', 'continuations_under', 'continuation_items', 'continuation_identity',
            'steered_continuations', 'steered_runs', 'runs_under', 'stops_at_once', 'attempts_verification',
            'verdicts_on', 'score_run', 'as_table', 'run_setting', 'sweep', 'retracted', 'recall_change',
-           'choose_settings', 'tail_forward', 'last_token_readings', 'belief_shifts', 'belief_shift',
+           'choose_settings', 'tail_forward', 'prompt_heads', 'last_token_readings', 'belief_shifts', 'belief_shift',
            'steering_verdict', 'steering_checks', 'negation_tokens', 'negation_log_odds_of', 'negation_log_odds',
            'negation_log_odds_under', 'plot_sweep']
 
@@ -244,6 +244,20 @@ def tail_forward(model, tail, mask, pos, cache, times:int=1) -> torch.Tensor:
                      position_ids=pos.repeat_interleave(times, 0), use_cache=True, logits_to_keep=1,
                      **{cache_argument(model): cache}).logits[:, -1]
 
+def prompt_heads(model, tok, ids:list[list[int]],   # token rows: whole prompts
+                 order:list[int],          # the rows to run, in this order (similar lengths together: less padding)
+                 k:int,                    # the last tokens left out of each head
+                 batch_size:int=64):
+    """For each batch of `order`: (its row indices, their last `k` tokens, the attention mask and positions of those tokens
+    after the head, the head's cache): each prompt run once, after the rows' shared prefix, up to its last `k` tokens."""
+    prefix = rows_prefix(model, [ids[i][:-k] for i in order])
+    for b in range(0, len(order), batch_size):
+        rows = order[b:b + batch_size]
+        _, mask, pos, head = forward_rows(model, tok, [ids[i][:-k] for i in rows], prefix, logits_to_keep=1)
+        require_filled(model, head, mask, "the readings continue each prompt's cached head")
+        tail = torch.tensor([ids[i][-k:] for i in rows], device=model.device)
+        yield rows, tail, torch.cat([mask, mask.new_ones(len(rows), k)], 1), pos[:, -1:] + torch.arange(1, k + 1, device=pos.device), head
+
 def last_token_readings(model, tok, ids:list[list[int]],   # token rows: whole prompts
                         k:int,                  # each prompt's last k tokens run once per setting; everything before them once
                         settings:dict,          # name -> {layer: vector} added at position -k ({} for none), or a context-manager
@@ -259,19 +273,14 @@ def last_token_readings(model, tok, ids:list[list[int]],   # token rows: whole p
     if any(len(r) <= k for r in ids): raise ValueError(f"every prompt needs more than k={k} tokens: a head before its last k")
     if not ids or not settings: return {name: np.array([]) for name in settings}
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))    # similar lengths together: less padding in a head
-    prefix, n_layers = rows_prefix(model, [ids[i][:-k] for i in order]), len(decoder_layers(model))
+    n_layers = len(decoder_layers(model))
     layer = None if layer is None else resolve_layers(model, layer)[0]
     first = {n: _first_layer(settings[n], layer, n_layers) if skip_unchanged else 0 for n in settings}
     names = sorted(settings, key=first.get)   # settings that start at the same layer share forwards
     steered = [s for s in settings.values() if not callable(s)]
     layers, zero = sorted({l for v in steered for l in v}), next((torch.zeros_like(v) for vs in steered for v in vs.values()), None)
     out, reading = {name: [] for name in names}, lambda logits, cap: read(logits if layer is None else cap[layer][:, 0])
-    for b in range(0, len(order), batch_size):
-        batch = [ids[i] for i in order[b:b + batch_size]]
-        _, mask, pos, head = forward_rows(model, tok, [r[:-k] for r in batch], prefix, logits_to_keep=1)
-        require_filled(model, head, mask, "the readings continue each prompt's cached head")
-        tail = torch.tensor([r[-k:] for r in batch], device=model.device)
-        mask, pos = torch.cat([mask, mask.new_ones(len(batch), k)], 1), pos[:, -1:] + torch.arange(1, k + 1, device=pos.device)
+    for b, (batch, tail, mask, pos, head) in enumerate(prompt_heads(model, tok, ids, order, k, batch_size)):
         below = _states_below(model, tail, mask, pos, head, sorted(set(first.values()) - {0}), k, layer, check=b == 0)
         if below is None:   # the shortcut failed its check: every setting runs through every layer
             first, below = dict.fromkeys(first, 0), {}

@@ -1,0 +1,45 @@
+"""Lever 1 of the performance issue, transformers' own continuous batching (`model.generate_batch`, paged KV cache),
+against the project's refilling loop (`generate_ids`), in one run on this machine: the testbed's continuation prompts
+of a full run, greedy, up to 64 new tokens, a row ending at the newline (for `generate_batch`: the newline token as an
+end-of-sequence token). Texts compared row by row, up to the shorter of the two (`generate_batch` keeps the end token).
+
+    .venv/bin/python benchmarks/continuous_batching.py RUN_DIR    # about 4 minutes on 2 CPU cores
+"""
+import argparse, json, os, platform, time
+from pathlib import Path
+
+import torch
+from transformers import GenerationConfig
+
+from retraction_nb.models import generate_ids, load_model, render_chat
+from retraction_nb.testbed import testbed_records
+
+OUT = Path(__file__).resolve().parent/"continuous_batching.json"
+
+def timed(fn):
+    t0 = time.perf_counter(); out = fn(); return out, time.perf_counter() - t0
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run_dir", help="a full run's directory (its testbed's records are the prompts)")
+    a = p.parse_args()
+    model, tok = load_model()
+    prompts = [render_chat(tok, r["messages"]) for r in testbed_records(Path(a.run_dir)/"testbeds")]
+    ids = [tok(q, add_special_tokens=False).input_ids for q in prompts]
+    ours, ours_s = timed(lambda: generate_ids(model, tok, prompts, max_new_tokens=64, stop=("\n",), batch_size=256,
+                                              share_prefix=True, progress=False))
+    config = GenerationConfig(max_new_tokens=64, do_sample=False, pad_token_id=tok.pad_token_id,
+                              eos_token_id=[tok.eos_token_id] + tok("\n", add_special_tokens=False).input_ids)
+    theirs, theirs_s = timed(lambda: model.generate_batch(ids, generation_config=config, progress_bar=False))
+    theirs = [theirs[k].generated_tokens for k in sorted(theirs, key=lambda k: int(k.split("_")[-1]))]
+    rate = lambda rows, s: round(sum(map(len, rows)) / s, 1)
+    r = {"machine": {"cpu cores": os.cpu_count(), "torch threads": torch.get_num_threads(), "platform": platform.platform(),
+                     "torch": torch.__version__, "transformers": __import__("transformers").__version__},
+         "when": time.strftime("%Y-%m-%d %H:%M"), "model": "smollm2-135m (fp32)", "run": Path(a.run_dir).name, "rows": len(ids),
+         "refilling loop, batch 256, shared prefix (generate_ids)": {"seconds": round(ours_s, 1), "tokens/s": rate(ours, ours_s)},
+         "continuous batching (model.generate_batch, its defaults)": {"seconds": round(theirs_s, 1), "tokens/s": rate(theirs, theirs_s)},
+         "same text up to the shorter": f"{sum(x[:len(y)] == y[:len(x)] for x, y in zip(ours, theirs))}/{len(ids)}"}
+    OUT.write_text(json.dumps(r, indent=1))
+    print(json.dumps(r, indent=1))
+
+if __name__ == "__main__": main()

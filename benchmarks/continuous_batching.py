@@ -4,7 +4,7 @@ of a full run, greedy, up to 64 new tokens, a row ending at the newline (for `ge
 end-of-sequence token), each timed once as a caller would call it (`generate_batch` with its default settings, its
 setup included). Token ids compared row by row, `generate_batch`'s end-of-sequence token dropped (the loop drops it).
 
-    .venv/bin/python benchmarks/continuous_batching.py RUN_DIR    # about 4 minutes on 2 CPU cores
+    .venv/bin/python benchmarks/continuous_batching.py RUN_DIR    # about 2 minutes on 2 CPU cores
 """
 import argparse, json, os, platform, time
 from pathlib import Path

@@ -7,7 +7,7 @@ benchmarks/bf16.json.
 
     .venv/bin/python benchmarks/bf16.py      # about 5 minutes on 2 CPU cores
 """
-import json, os, platform, time
+import json, time
 from pathlib import Path
 
 import torch
@@ -16,13 +16,12 @@ from retraction_nb.judge import as_item, make_judge
 from retraction_nb.models import Study, generate_ids, load_model, render_chat
 from retraction_nb.probe import builtin_statements, last_token_states, statement_prompts
 from retraction_nb.testbed import testbed_records
-from generation import decode_rate, prefill_rate   # the same measurements as benchmarks/generation.py (this folder is on the path)
+from generation import decode_rate, machine, prefill_rate   # the same measurements as benchmarks/generation.py (this folder is on the path)
 
 OUT = Path(__file__).resolve().parent/"bf16.json"
 
 def main():
-    r = {"machine": {"cpu cores": os.cpu_count(), "torch threads": torch.get_num_threads(), "platform": platform.platform(),
-                     "torch": torch.__version__, "transformers": __import__("transformers").__version__},
+    r = {"machine": machine(),
          "when": time.strftime("%Y-%m-%d %H:%M"), "model": "smollm2-135m"}
     texts, states, rows = {}, {}, []
     records = testbed_records(Study().testbeds("full"))

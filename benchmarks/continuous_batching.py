@@ -6,19 +6,16 @@ setup included). Token ids compared row by row, `generate_batch`'s end-of-sequen
 
     .venv/bin/python benchmarks/continuous_batching.py RUN_DIR    # about 2 minutes on 2 CPU cores
 """
-import argparse, json, os, platform, time
+import argparse, json, time
 from pathlib import Path
 
-import torch
 from transformers import GenerationConfig
 
 from retraction_nb.models import generate_ids, load_model, render_chat
 from retraction_nb.testbed import testbed_records
+from generation import machine, timed   # shared by the benchmarks (this folder is on the path)
 
 OUT = Path(__file__).resolve().parent/"continuous_batching.json"
-
-def timed(fn):
-    t0 = time.perf_counter(); out = fn(); return out, time.perf_counter() - t0
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -34,8 +31,7 @@ def main():
     theirs, theirs_s = timed(lambda: model.generate_batch(ids, generation_config=config, progress_bar=False))
     theirs = [theirs[k].generated_tokens for k in sorted(theirs, key=lambda k: int(k.split("_")[-1]))]
     rate = lambda rows, s: round(sum(map(len, rows)) / s, 1)
-    r = {"machine": {"cpu cores": os.cpu_count(), "torch threads": torch.get_num_threads(), "platform": platform.platform(),
-                     "torch": torch.__version__, "transformers": __import__("transformers").__version__},
+    r = {"machine": machine(),
          "when": time.strftime("%Y-%m-%d %H:%M"), "model": "smollm2-135m (fp32)", "run": Path(a.run_dir).name, "rows": len(ids),
          "refilling loop, batch 256, shared prefix (generate_ids)": {"seconds": round(ours_s, 1), "tokens/s": rate(ours, ours_s)},
          "continuous batching (model.generate_batch, its defaults)": {"seconds": round(theirs_s, 1), "tokens/s": rate(theirs, theirs_s)},

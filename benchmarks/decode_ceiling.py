@@ -15,7 +15,7 @@ values. Prefill is measured as `benchmarks/generation.py` measures it.
 
     .venv/bin/python benchmarks/decode_ceiling.py        # about 3 minutes on 2 CPU cores
 """
-import argparse, json, os, platform, resource, time
+import argparse, json, resource, time
 from pathlib import Path
 
 import torch
@@ -23,7 +23,7 @@ from transformers import DynamicCache
 
 from retraction_nb.models import cache_argument, chat, load_model, render_chat
 from retraction_nb.testbed import PAPER_SYSTEM, city_in_country
-from generation import prefill_rate
+from generation import machine, prefill_rate
 
 OUT = Path(__file__).resolve().parent/"decode_ceiling.json"
 
@@ -83,8 +83,7 @@ def main():
     whole = lambda **kw: model(**kw, logits_to_keep=1)
     layers = min(step_seconds(model.model, model, a.rows, 0, repeats=a.repeats))
     head = head_seconds(model, a.rows, a.repeats)
-    r = {"machine": {"cpu cores": os.cpu_count(), "torch threads": torch.get_num_threads(), "platform": platform.platform(),
-                     "torch": torch.__version__, "transformers": __import__("transformers").__version__},
+    r = {"machine": machine(),
          "when": time.strftime("%Y-%m-%d %H:%M"), "model": "smollm2-135m (fp32)", "rows per step": a.rows,
          "prefill tok/s (batch 32)": round(prefill, 1),
          "a step's layers without a cache (tok/s)": round(a.rows / layers, 1), "/ prefill rate": round(a.rows / layers / prefill, 3),

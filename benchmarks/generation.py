@@ -34,6 +34,15 @@ def workload_prompts(tok, n:int) -> tuple[list[str], str]:
     qs = [q["question"] for q in city_in_country(n).questions + capital(n).questions][:n]
     return [render_chat(tok, chat(q, "Paris", system=PAPER_SYSTEM)) for q in qs], "built-in questions with the answer 'Paris'"
 
+def machine() -> dict:
+    "What every benchmark's JSON records of the machine and the libraries it ran on."
+    return {"cpu cores": os.cpu_count(), "torch threads": torch.get_num_threads(), "platform": platform.platform(),
+            "torch": torch.__version__, "transformers": __import__("transformers").__version__}
+
+def timed(fn) -> tuple:
+    "(what `fn()` returned, the seconds it took)."
+    t0 = time.perf_counter(); out = fn(); return out, time.perf_counter() - t0
+
 def prefill_rate(model, tok, prompts, batch:int=32) -> float:
     "Prompt tokens per second of a forward over whole prompts (logits of the last position only)."
     enc = tok(prompts[:batch], return_tensors="pt", padding=True, add_special_tokens=False)
@@ -93,8 +102,7 @@ def main():
     args = ap.parse_args()
     model, tok = load_model()
     prompts, source = workload_prompts(tok, 64 if args.quick else 170)
-    r = {"machine": {"cpu cores": os.cpu_count(), "torch threads": torch.get_num_threads(), "platform": platform.platform(),
-                     "torch": torch.__version__, "transformers": __import__("transformers").__version__},
+    r = {"machine": machine(),
          "when": time.strftime("%Y-%m-%d %H:%M"), "model": "smollm2-135m (fp32)", "prompts": len(prompts), "source": source}
     r["prefill tok/s (batch 32)"] = round(prefill_rate(model, tok, prompts), 1)
     r["decode tok/s"] = {b: round(decode_rate(model, tok, prompts[0], b), 1) for b in (1, 32, 128)}

@@ -6,14 +6,14 @@ benchmarks/judge_batch.json.
 
     .venv/bin/python benchmarks/judge_batch.py     # about 6 minutes on 2 CPU cores
 """
-import json, os, platform, time
+import json, time
 from pathlib import Path
 
-import torch
 
 from retraction_nb.judge import LLMJudge, LocalChat, as_item
 from retraction_nb.models import Study, load_model
 from retraction_nb.testbed import testbed_records
+from generation import machine   # shared by the benchmarks (this folder is on the path)
 
 OUT = Path(__file__).resolve().parent/"judge_batch.json"
 
@@ -21,8 +21,7 @@ def main(n:int=96):
     model, tok = load_model("smollm2-135m")
     records = testbed_records(Study().testbeds("full"), paired=False)
     items = [as_item(r) for r in records[::max(1, len(records) // n)][:n]]
-    result = {"machine": {"cpu cores": os.cpu_count(), "torch threads": torch.get_num_threads(), "platform": platform.platform(),
-                          "torch": torch.__version__, "transformers": __import__("transformers").__version__},
+    result = {"machine": machine(),
               "when": time.strftime("%Y-%m-%d %H:%M"), "model": "smollm2-135m (fp32)", "items": len(items), "max_new_tokens": 48,
               "configurations": []}
     first = None

@@ -20,7 +20,7 @@ setting towards "false" and its controls. Writes benchmarks/reduce_work.json.
 
     .venv/bin/python benchmarks/reduce_work.py     # about 10 minutes on 2 CPU cores
 """
-import copy, json, os, platform, sys, time
+import copy, json, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ from retraction_nb.steering import (belief_shifts, last_token_readings, negation
 from retraction_nb.stats import cluster_bootstrap
 from retraction_nb.testbed import testbed_records
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generation import prefill_rate   # the same measurement as benchmarks/generation.py
+from generation import machine, prefill_rate   # the same measurement as benchmarks/generation.py
 
 OUT = Path(__file__).resolve().parent/"reduce_work.json"
 
@@ -119,8 +119,7 @@ def main():
     controls = {"probe": steering_vectors(saved["directions"], band, alpha, sign),
                 **{f"random{s}": steering_vectors(random_like(saved["directions"], s), band, alpha, sign) for s in range(5)},
                 "shuffled": steering_vectors(shuffled, band, alpha, sign)}
-    result = {"machine": {"cpu cores": os.cpu_count(), "torch threads": torch.get_num_threads(), "platform": platform.platform(),
-                          "torch": torch.__version__, "transformers": __import__("transformers").__version__},
+    result = {"machine": machine(),
               "when": time.strftime("%Y-%m-%d %H:%M"), "model": "smollm2-135m (fp32)", "prompts": len(report),
               "source": f"report half's wrong answers of {study.testbeds('full')}", "prefill tok/s (batch 32)": prefill}
     print(result, flush=True)

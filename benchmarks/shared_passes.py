@@ -15,7 +15,7 @@ its selection half's for the attention, its probe directions and its chosen sett
 
     .venv/bin/python benchmarks/shared_passes.py [RUN_DIR]     # about 10 minutes on 2 CPU cores
 """
-import json, os, platform, sys, tempfile, time
+import json, os, sys, tempfile, time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from retraction_nb.store import read_jsonl
 from retraction_nb.store import read_json
 from retraction_nb.testbed import testbed_records
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generation import prefill_rate   # the same measurement as benchmarks/generation.py
+from generation import machine, prefill_rate   # the same measurement as benchmarks/generation.py
 
 OUT = Path(__file__).resolve().parent/"shared_passes.json"
 
@@ -86,8 +86,7 @@ def main():
                                                                     f["alpha"], f["sign"]) for f in chosen}
     prompts = [render_chat(tok, r["messages"]) for r in report]
     prefill = round(prefill_rate(model, tok, prompts), 1)
-    result = {"machine": {"cpu cores": os.cpu_count(), "torch threads": torch.get_num_threads(), "platform": platform.platform(),
-                          "torch": torch.__version__, "transformers": __import__("transformers").__version__},
+    result = {"machine": machine(),
               "when": time.strftime("%Y-%m-%d %H:%M"), "model": f"{study.model} ({str(model.dtype).removeprefix('torch.')})", "run": study.run.name,
               "report prompts": len(report), "selection prompts": len(selection), "settings": {n: [min(l), max(l), a, s] for n, (l, a, s) in settings.items()},
               "prefill tok/s (batch 32)": prefill}

@@ -7,7 +7,7 @@ propensity to negate under many settings, a whole forward per prompt and setting
 
     .venv/bin/python benchmarks/steering.py     # about 6 minutes on 2 CPU cores
 """
-import json, os, platform, time
+import json, time
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +20,7 @@ from retraction_nb.steering import negation_log_odds_under, negation_tokens, ran
 from retraction_nb.testbed import testbed_records
 
 OUT = Path(__file__).resolve().parent/"steering.json"
-from generation import prefill_rate   # the same measurement as benchmarks/generation.py (this script's folder is on the path)
-
-def timed(fn):
-    t0 = time.perf_counter(); out = fn(); return out, time.perf_counter() - t0
+from generation import machine, prefill_rate, timed   # the same measurement as benchmarks/generation.py (this script's folder is on the path)
 
 def old_log_odds(model, tok, records, vectors, suffix=" is", batch_size=64):
     "The propensity before: a whole forward per prompt (after the shared prefix), the vectors added at the answer's last token."
@@ -44,8 +41,7 @@ def main():
     prompts = [render_chat(tok, r["messages"]) for r in records]
     grid = {"none": {}, **{f"layers {a}-{a + 5}, alpha {alpha:g}, sign {s:+d}": steering_vectors(directions, range(a, a + 6), alpha, s)
                            for a in (8, 20) for alpha in (1.0, 4.0) for s in (-1, 1)}}
-    r = {"machine": {"cpu cores": os.cpu_count(), "torch threads": torch.get_num_threads(), "platform": platform.platform(),
-                     "torch": torch.__version__, "transformers": __import__("transformers").__version__},
+    r = {"machine": machine(),
          "when": time.strftime("%Y-%m-%d %H:%M"), "model": "smollm2-135m (fp32)", "prompts": len(prompts), "settings": list(grid)}
     r["prefill tok/s (batch 32)"] = round(prefill_rate(model, tok, prompts), 1)
     print(r, flush=True)

@@ -16,7 +16,7 @@ Writes benchmarks/workloads.json.
 
     .venv/bin/python benchmarks/workloads.py     # about 6 minutes on 2 CPU cores
 """
-import json, os, platform, statistics, time
+import json, statistics, time
 from collections import Counter
 from pathlib import Path
 
@@ -28,12 +28,9 @@ from retraction_nb.patching import patch_values
 from retraction_nb.probe import load_directions
 from retraction_nb.steering import steering_vectors
 from retraction_nb.testbed import capital, city_in_country, testbed_records
-from generation import decode_rate, prefill_rate   # the same measurements as benchmarks/generation.py
+from generation import decode_rate, machine, prefill_rate, timed   # the same measurements as benchmarks/generation.py
 
 OUT = Path(__file__).resolve().parent/"workloads.json"
-
-def timed(fn):
-    t0 = time.perf_counter(); out = fn(); return out, time.perf_counter() - t0
 
 def row(label, ids, seconds, prefill, **extra) -> dict:
     tokens = sum(map(len, ids))
@@ -91,8 +88,7 @@ def patching(model, tok, prefill) -> list[dict]:
 def main():
     model, tok = load_model()
     probe_prompt = render_chat(tok, chat("Name a city in Peru.", "Lima", system="You are a helpful assistant."))
-    r = {"machine": {"cpu cores": os.cpu_count(), "torch threads": torch.get_num_threads(), "platform": platform.platform(),
-                     "torch": torch.__version__, "transformers": __import__("transformers").__version__},
+    r = {"machine": machine(),
          "when": time.strftime("%Y-%m-%d %H:%M"), "model": "smollm2-135m (fp32)"}
     prompts = [render_chat(tok, r["messages"]) for r in testbed_records(Study().testbeds("full"))]
     r["prefill tok/s (batch 32)"] = prefill = round(prefill_rate(model, tok, prompts), 1)
